@@ -1,0 +1,1 @@
+"""Trajectories and datasets on disk (docs/data-format.md)."""

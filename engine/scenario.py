@@ -269,6 +269,7 @@ class Inflow:
     profile: ProfileType = "parabolic"
     mean_speed: float = 1.0  # mean over the inlet; a parabolic profile peaks at 1.5× this
     angle_deg: float = 0.0  # inflow direction; positive turns the flow towards +y
+    ramp_time: float = 0.5  # seconds of smooth start-up from rest (0: impulsive start)
 
 
 @dataclass(frozen=True)
@@ -360,11 +361,12 @@ class Scenario:
             raise ScenarioError("obstacles", "expected a list of obstacles")
         obstacles = tuple(obstacle_from_dict(o, f"obstacles[{i}]") for i, o in enumerate(obs))
         i_ = data.get("inflow", {})
-        _only_keys(i_, "inflow", {"profile", "mean_speed", "angle_deg"})
+        _only_keys(i_, "inflow", {"profile", "mean_speed", "angle_deg", "ramp_time"})
         inflow = Inflow(
             _choice(i_.get("profile", "parabolic"), "inflow.profile", ("parabolic", "uniform")),  # type: ignore[arg-type]
             _num(i_.get("mean_speed", 1.0), "inflow.mean_speed", positive=True),
             _num(i_.get("angle_deg", 0.0), "inflow.angle_deg"),
+            _num(i_.get("ramp_time", 0.5), "inflow.ramp_time", nonneg=True),
         )
         if abs(inflow.angle_deg) >= 45:
             raise ScenarioError("inflow.angle_deg", "must lie strictly between -45 and 45 degrees")

@@ -37,3 +37,7 @@ class DivergenceError(SlipstreamError, RuntimeError):
     def __init__(self, step: int, message: str) -> None:
         self.step = step
         super().__init__(f"rollout diverged at step {step}: {message}")
+
+
+class ConfigError(SlipstreamError, ValueError):
+    """A training or campaign configuration is missing, malformed or inconsistent."""

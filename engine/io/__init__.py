@@ -1,0 +1,1 @@
+"""Flows out of Slipstream (VTU/PVD, XDMF) and other solvers' results in (docs/data-format.md)."""

@@ -31,7 +31,7 @@ def one_step_predictions(
     reference: Trajectory,
     device: str | torch.device,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The model's next state from every reference state: velocity [T-1, N, 2], pressure [T-1, N]."""
+    """The next state predicted from each reference state: velocity [T-1,N,2], pressure [T-1,N]."""
     device = torch.device(device)
     was_training = simulator.training
     simulator.eval()

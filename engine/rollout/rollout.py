@@ -55,7 +55,7 @@ def rollout(
     initial: Frame | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> Iterator[Frame]:
-    """Yield frame 0 (``initial``, by default the fluid at rest) and then ``steps`` predicted frames.
+    """Yield frame 0 (``initial``, by default fluid at rest), then ``steps`` predicted frames.
 
     The mesh is built from the scenario unless given. Each frame carries the forces on every
     obstacle, computed from the predicted fields as the reference solver computes them, so plots

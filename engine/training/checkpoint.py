@@ -4,7 +4,7 @@ Layout of a checkpoint folder::
 
     model.safetensors, model.json     the simulator (weights + card), loadable on its own
     optimizer-NN.safetensors          optimizer tensors (Adam moments), in shards of ≤ 15 MiB
-    trainer.json                      step, epoch, time trained, optimizer scalars and groups, config
+    trainer.json                      progress, optimizer scalars and groups, config
 
 Shards keep every file under the 16 MiB a campaign job may hand back; the model's own files are
 written by ``Simulator.save`` so a checkpoint is also a shippable model.
@@ -30,7 +30,7 @@ SHARD_BYTES = 15 * 2**20
 
 @dataclass
 class TrainerState:
-    """Progress that a resumed run continues from; ``train_seconds`` drives time-budget schedules."""
+    """Progress a resumed run continues from; ``train_seconds`` drives time-budget schedules."""
 
     step: int = 0
     epoch: int = 0

@@ -1,4 +1,4 @@
-"""The scenario: everything that defines one wind-tunnel run, as plain data that round-trips to JSON.
+"""The scenario: everything that defines one wind-tunnel run, as plain data round-tripping JSON.
 
 The JSON layout is a contract relied on by the app, the data generator and outside tools: fields
 may be added, never renamed or removed. Field checks happen here and name the offending field;
@@ -43,7 +43,10 @@ def _point(value: Any, name: str) -> Point:
 def _pair(value: Any, name: str) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ScenarioError(name, f"expected two numbers, got {value!r}")
-    return (_num(value[0], f"{name}[0]", positive=True), _num(value[1], f"{name}[1]", positive=True))
+    return (
+        _num(value[0], f"{name}[0]", positive=True),
+        _num(value[1], f"{name}[1]", positive=True),
+    )
 
 
 def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
@@ -122,7 +125,7 @@ class Polygon:
 
     @property
     def center(self) -> Point:
-        xs, ys = zip(*self.points)
+        xs, ys = zip(*self.points, strict=True)
         return (sum(xs) / len(xs), sum(ys) / len(ys))
 
     @property
@@ -181,15 +184,22 @@ def obstacle_from_dict(data: dict[str, Any], name: str = "obstacle") -> Obstacle
     d = {k: v for k, v in data.items() if k != "shape"}
     try:
         if cls is Circle:
-            return Circle(_point(d["center"], f"{name}.center"),
-                          _num(d["radius"], f"{name}.radius", positive=True))
+            return Circle(
+                _point(d["center"], f"{name}.center"),
+                _num(d["radius"], f"{name}.radius", positive=True),
+            )
         if cls is Ellipse:
-            return Ellipse(_point(d["center"], f"{name}.center"), _pair(d["axes"], f"{name}.axes"),
-                           _num(d.get("angle_deg", 0.0), f"{name}.angle_deg"))
+            return Ellipse(
+                _point(d["center"], f"{name}.center"),
+                _pair(d["axes"], f"{name}.axes"),
+                _num(d.get("angle_deg", 0.0), f"{name}.angle_deg"),
+            )
         if cls is Rectangle:
-            return Rectangle(_point(d["center"], f"{name}.center"),
-                             _pair(d["size"], f"{name}.size"),
-                             _num(d.get("angle_deg", 0.0), f"{name}.angle_deg"))
+            return Rectangle(
+                _point(d["center"], f"{name}.center"),
+                _pair(d["size"], f"{name}.size"),
+                _num(d.get("angle_deg", 0.0), f"{name}.angle_deg"),
+            )
         if cls is Naca:
             code = d["code"]
             if not (isinstance(code, str) and len(code) == 4 and code.isdigit()):
@@ -200,9 +210,12 @@ def obstacle_from_dict(data: dict[str, Any], name: str = "obstacle") -> Obstacle
                 raise ScenarioError(
                     f"{name}.code", "camber and its position must both be zero or both non-zero"
                 )
-            return Naca(code, _num(d["chord"], f"{name}.chord", positive=True),
-                        _point(d["center"], f"{name}.center"),
-                        _num(d.get("angle_deg", 0.0), f"{name}.angle_deg"))
+            return Naca(
+                code,
+                _num(d["chord"], f"{name}.chord", positive=True),
+                _point(d["center"], f"{name}.center"),
+                _num(d.get("angle_deg", 0.0), f"{name}.angle_deg"),
+            )
         if cls is Polygon:
             pts = d["points"]
             if not isinstance(pts, (list, tuple)) or len(pts) < 3:
@@ -222,15 +235,21 @@ def obstacle_from_dict(data: dict[str, Any], name: str = "obstacle") -> Obstacle
                 raise ScenarioError(
                     f"{name}.harmonics", "amplitudes sum to ≥ 0.9: the outline would fold over"
                 )
-            return Blob(_point(d["center"], f"{name}.center"),
-                        _num(d["radius"], f"{name}.radius", positive=True), parsed,
-                        _num(d.get("angle_deg", 0.0), f"{name}.angle_deg"))
+            return Blob(
+                _point(d["center"], f"{name}.center"),
+                _num(d["radius"], f"{name}.radius", positive=True),
+                parsed,
+                _num(d.get("angle_deg", 0.0), f"{name}.angle_deg"),
+            )
         path = d["path"]
         if not isinstance(path, str) or not path:
             raise ScenarioError(f"{name}.path", f"expected a file path, got {path!r}")
-        return FileShape(path, _point(d["center"], f"{name}.center"),
-                         _num(d.get("scale", 1.0), f"{name}.scale", positive=True),
-                         _num(d.get("angle_deg", 0.0), f"{name}.angle_deg"))
+        return FileShape(
+            path,
+            _point(d["center"], f"{name}.center"),
+            _num(d.get("scale", 1.0), f"{name}.scale", positive=True),
+            _num(d.get("angle_deg", 0.0), f"{name}.angle_deg"),
+        )
     except KeyError as exc:
         raise ScenarioError(f"{name}.{exc.args[0]}", "missing required field") from None
 
@@ -348,7 +367,9 @@ class Scenario:
     @classmethod
     def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> Scenario:
         """Parse and check every field (not geometry: see :meth:`validate`)."""
-        _only_keys(data, "scenario", {"name", "tunnel", "obstacles", "inflow", "fluid", "mesh", "time"})
+        _only_keys(
+            data, "scenario", {"name", "tunnel", "obstacles", "inflow", "fluid", "mesh", "time"}
+        )
         t = data.get("tunnel", {})
         _only_keys(t, "tunnel", {"length", "height", "walls"})
         tunnel = Tunnel(
@@ -381,7 +402,9 @@ class Scenario:
         mesh = MeshSpec(
             _num(m.get("size", 0.02), "mesh.size", positive=True),
             _num(m.get("obstacle_size", 0.006), "mesh.obstacle_size", positive=True),
-            None if m.get("wake_size") is None else _num(m["wake_size"], "mesh.wake_size", positive=True),
+            None
+            if m.get("wake_size") is None
+            else _num(m["wake_size"], "mesh.wake_size", positive=True),
             m.get("file"),
         )
         if mesh.file is not None and not isinstance(mesh.file, str):
@@ -389,7 +412,9 @@ class Scenario:
         if mesh.obstacle_size > mesh.size:
             raise ScenarioError("mesh.obstacle_size", "must not exceed mesh.size")
         if mesh.size > min(tunnel.length, tunnel.height) / 4:
-            raise ScenarioError("mesh.size", "too coarse: needs at least 4 elements across the tunnel")
+            raise ScenarioError(
+                "mesh.size", "too coarse: needs at least 4 elements across the tunnel"
+            )
         tm = data.get("time", {})
         _only_keys(tm, "time", {"dt", "steps"})
         steps = tm.get("steps", 600)

@@ -131,7 +131,9 @@ class Trajectory:
                         f"understands ({SCHEMA_VERSION})"
                     )
                 missing = [
-                    k for k in ("mesh_pos", "cells", "node_type", "velocity", "pressure") if k not in f
+                    k
+                    for k in ("mesh_pos", "cells", "node_type", "velocity", "pressure")
+                    if k not in f
                 ]
                 if missing:
                     raise DataFormatError(f"{path.name}: missing dataset(s) {', '.join(missing)}")

@@ -85,9 +85,9 @@ def build_tunnel_mesh(scenario: Scenario) -> TunnelMesh:
             _build_geometry(gmsh, scenario, boundaries)
             gmsh.model.mesh.generate(2)
             return _extract(gmsh, len(boundaries))
-        except MeshingError:
-            raise
-        except Exception as exc:  # gmsh raises bare Exception with its last error
+        except Exception as exc:
+            if type(exc) is not Exception:  # gmsh raises bare Exception; anything else is a bug
+                raise
             detail = _gmsh_errors(gmsh) or str(exc)
             raise MeshingError(f"gmsh could not mesh the tunnel: {detail}") from None
 
@@ -138,14 +138,15 @@ def _build_geometry(gmsh: ModuleType, scenario: Scenario, boundaries: list[np.nd
 
     fields = gmsh.model.mesh.field
 
-    def grow_from(dist_field: int, h_min: float) -> int:
-        """Size h_min at distance 0, growing linearly (RULES.growth) to the far-field size."""
+    def grow_from(dist_field: int, h_min: float, h_max: float) -> int:
+        """Size h_min at distance 0, growing linearly (RULES.growth) up to h_max; no say beyond."""
         threshold = fields.add("Threshold")
         fields.setNumber(threshold, "InField", dist_field)
         fields.setNumber(threshold, "SizeMin", h_min)
-        fields.setNumber(threshold, "SizeMax", size)
+        fields.setNumber(threshold, "SizeMax", h_max)
         fields.setNumber(threshold, "DistMin", 0.0)
-        fields.setNumber(threshold, "DistMax", (size - h_min) / RULES.growth)
+        fields.setNumber(threshold, "DistMax", (h_max - h_min) / RULES.growth)
+        fields.setNumber(threshold, "StopAtDistMax", 1)
         return threshold
 
     sizing: list[int] = []
@@ -153,16 +154,16 @@ def _build_geometry(gmsh: ModuleType, scenario: Scenario, boundaries: list[np.nd
         surfaces = fields.add("Distance")
         fields.setNumbers(surfaces, "CurvesList", [c for cs in obstacle_curves for c in cs])
         fields.setNumber(surfaces, "Sampling", 3)
-        sizing.append(grow_from(surfaces, h_obs))
+        sizing.append(grow_from(surfaces, h_obs, size))
     for pts, tags in zip(boundaries, obstacle_points, strict=True):
         spacing = _spacing(pts)
         fine = spacing < 0.9 * h_obs
-        if fine.any():  # sharp bends such as leading edges: refine around them, not just on them
+        if fine.any():  # sharp bends such as leading edges: grade into the surface size
             bends = fields.add("Distance")
             fields.setNumbers(
                 bends, "PointsList", [t for t, f in zip(tags, fine, strict=True) if f]
             )
-            sizing.append(grow_from(bends, float(spacing[fine].min())))
+            sizing.append(grow_from(bends, float(spacing[fine].min()), h_obs))
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         extent = float((hi - lo).max())
         band = fields.add("Box")

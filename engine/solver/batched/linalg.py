@@ -93,7 +93,7 @@ class BatchedPattern:
 
 @dataclass
 class BatchedMatrix:
-    """A block-diagonal sparse matrix acting on padded vectors ``[B, cols]`` (or ``[B, cols, k]``)."""
+    """Block-diagonal sparse matrix on padded vectors ``[B, cols]`` or ``[B, cols, k]``."""
 
     csr: torch.Tensor
     batch: int

@@ -66,7 +66,7 @@ class PreparedFlow:
 def prepare_flow(
     scenario: Scenario, mesh: TunnelMesh | None = None, config: SolverConfig | None = None
 ) -> PreparedFlow:
-    """Mesh (unless given) and assemble one scenario, exactly as :func:`engine.solver.solve` does."""
+    """Mesh (unless given) and assemble one scenario exactly as the CPU ``solve`` does."""
     config = config or SolverConfig()
     if mesh is None:
         from engine.geometry import build_tunnel_mesh

@@ -79,7 +79,7 @@ class BatchRun:
     def _frames(self, step: int, forces) -> list[Frame | None]:
         fields = self.stepper.vertex_fields()
         out: list[Frame | None] = []
-        for b, (f, (force, coeff)) in enumerate(zip(self.flows, forces)):
+        for b, (f, (force, coeff)) in enumerate(zip(self.flows, forces, strict=True)):
             if b in self.failures:
                 out.append(None)
                 continue

@@ -118,7 +118,7 @@ class BatchedIpcs:
         self.dt = torch.as_tensor(dt, dtype=f64, device=dev).reshape(-1, 1, 1)
         self.mass_data = self.vv.data([f.mass for f in flows], f64)
         self.mass_over_dt = self.vv.data([f.mass / f.dt for f in flows], f64)
-        self.viscous = self.vv.data([f.stiffness * n for f, n in zip(flows, nu)], f64)
+        self.viscous = self.vv.data([f.stiffness * n for f, n in zip(flows, nu, strict=True)], f64)
         self.M = self.vv.matrix(self.mass_data)
         self.tensor = torch.as_tensor(
             np.concatenate([f.convection_tensor for f in flows]), dtype=f64, device=dev
@@ -205,7 +205,7 @@ class BatchedIpcs:
         factor = np.array(
             [
                 ramp(f.scenario, t) * (1.0 if s is None else s(t))
-                for f, s, t in zip(self.flows, self.inflow_scales, time)
+                for f, s, t in zip(self.flows, self.inflow_scales, time, strict=True)
             ]
         )
         scale = torch.as_tensor(factor, dtype=self.full_inflow.dtype, device=self.device)

@@ -5,6 +5,7 @@ This is how a CAD part enters a 2D tunnel: export the body as a surface, take a 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,9 @@ def _read_surface(path: Path):  # -> pyvista.PolyData
     if path.suffix.lower() not in SURFACE_SUFFIXES:
         raise GeometryError(f"{path}: expected one of {', '.join(SURFACE_SUFFIXES)}")
     try:
-        surface = pv.read(path)
+        with warnings.catch_warnings():  # VTK reports a bad file as a warning, then returns nothing
+            warnings.simplefilter("ignore")
+            surface = pv.read(path)
     except Exception as exc:  # VTK readers raise assorted types on malformed input
         raise GeometryError(f"{path}: cannot read the surface ({exc})") from None
     if surface.n_points == 0 or surface.n_cells == 0:

@@ -14,7 +14,8 @@ import pyvista as pv
 
 from engine.data.trajectory import Trajectory
 from engine.errors import DataFormatError
-from engine.io.boundaries import counter_clockwise, infer_node_types
+from engine.geometry.meshfile import _counter_clockwise as counter_clockwise
+from engine.io.boundaries import infer_node_types
 from engine.io.fields import pick_pressure, pick_velocity
 
 REQUIRED_FILES = ("system/controlDict", "constant/polyMesh/points", "constant/polyMesh/faces")

@@ -13,7 +13,8 @@ import numpy as np
 
 from engine.data.trajectory import Trajectory
 from engine.errors import DataFormatError
-from engine.io.boundaries import counter_clockwise, infer_node_types
+from engine.geometry.meshfile import _counter_clockwise as counter_clockwise
+from engine.io.boundaries import infer_node_types
 from engine.io.fields import cells_to_points, pick_pressure, pick_velocity
 
 DEFAULT_DT = 0.01  # used only when the files carry no times (MeshGraphNets' CylinderFlow step)

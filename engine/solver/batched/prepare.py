@@ -53,14 +53,12 @@ class PreparedFlow:
     def num_pressure_dofs(self) -> int:
         return self.pressure_laplacian.shape[0]
 
-    def condensed_laplacian(self) -> np.ndarray:
-        """The dense pressure Poisson matrix with outflow rows/columns replaced by identity."""
-        a = self.pressure_laplacian.toarray()
-        d = self.outflow_pressure_dofs
-        a[d, :] = 0.0
-        a[:, d] = 0.0
-        a[d, d] = 1.0
-        return a
+    def condensed_laplacian(self) -> sp.csr_matrix:
+        """The pressure Poisson matrix with outflow rows and columns replaced by identity (SPD)."""
+        keep = np.ones(self.num_pressure_dofs)
+        keep[self.outflow_pressure_dofs] = 0.0
+        free = sp.diags(keep)
+        return (free @ self.pressure_laplacian @ free + sp.diags(1.0 - keep)).tocsr()
 
 
 def prepare_flow(

@@ -44,7 +44,15 @@ class BatchSettings:
 
     rtol: float = 1e-10
     max_iterations: int = 400
-    pressure_inverse_dtype: torch.dtype = torch.float64
+    # The Poisson inverse's precision; None: fp64 (a direct solve) up to this many pressure
+    # dofs, fp32 (a CG preconditioner, half the memory) above.
+    pressure_inverse_dtype: torch.dtype | None = None
+    fp64_inverse_max_dofs: int = 8000
+
+    def inverse_dtype(self, pressure_dofs: int) -> torch.dtype:
+        if self.pressure_inverse_dtype is not None:
+            return self.pressure_inverse_dtype
+        return torch.float64 if pressure_dofs <= self.fp64_inverse_max_dofs else torch.float32
 
 
 def stack_csr(
@@ -152,7 +160,7 @@ class BatchedIpcs:
         self.pmask = torch.as_tensor(pmask, dtype=f64, device=dev)
         self._poisson = _masked(laplacian.__matmul__, self.pmask)
         self._poisson_inverse = DenseInverse(
-            [f.condensed_laplacian() for f in flows], n1, self.settings.pressure_inverse_dtype, dev
+            [f.condensed_laplacian() for f in flows], n1, self.settings.inverse_dtype(n1), dev
         )
         self._mass_operator = _masked(self.M.__matmul__, self.vmask)
         self._mass_jacobi = self._jacobi(self.mass_data)
@@ -239,7 +247,7 @@ class BatchedIpcs:
         result = bicgstab(
             _masked(lhs.__matmul__, mask),
             mask * (rhs - lhs @ fixed) + fixed,
-            mask * self.u + fixed,
+            mask * w + fixed,
             self._jacobi(operator + gamma * self.mass_over_dt),
             rtol=s.rtol,
             max_iterations=s.max_iterations,

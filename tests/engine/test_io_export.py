@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import pyvista as pv
 
+from engine.cli import main
 from engine.data.trajectory import Trajectory
 from engine.errors import DataFormatError
 from engine.io.derived import VertexGradient, vorticity
@@ -147,3 +148,13 @@ def test_single_frame_vtu_with_custom_fields(tmp_path: Path) -> None:
 def test_every_must_be_positive(traj: Trajectory, tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match="every"):
         export_series(traj, tmp_path, every=0)
+
+
+def test_export_command(traj: Trajectory, tmp_path: Path) -> None:
+    source = traj.save(tmp_path / "run.h5")
+    assert main(["export", str(source), "-o", str(tmp_path / "vtk"), "--every", "2"]) == 0
+    reader = pv.get_reader(str(tmp_path / "vtk" / "run.pvd"))
+    np.testing.assert_allclose(reader.time_values, traj.time[::2])
+    assert main(["export", str(source), "-o", str(tmp_path / "x"), "--xdmf"]) == 0
+    with meshio.xdmf.TimeSeriesReader(tmp_path / "x" / "run.xdmf") as xdmf:
+        assert xdmf.num_steps == traj.num_steps

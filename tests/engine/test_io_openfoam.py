@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.cli import main
 from engine.data.trajectory import Trajectory
 from engine.errors import DataFormatError
 from engine.io.openfoam import read_openfoam_case
@@ -187,3 +188,10 @@ def test_missing_field_and_missing_mesh(tmp_path: Path) -> None:
     shutil.rmtree(case / "constant")
     with pytest.raises(DataFormatError, match=r"not an OpenFOAM case .*constant/polyMesh/points"):
         read_openfoam_case(case)
+
+
+def test_import_command_detects_the_case(tmp_path: Path) -> None:
+    case = write_case(tmp_path / "cavity")
+    assert main(["import", str(case), "-o", str(tmp_path / "out.h5")]) == 0
+    traj = Trajectory.load(tmp_path / "out.h5")
+    np.testing.assert_allclose(traj.time, [0.0, 0.5])

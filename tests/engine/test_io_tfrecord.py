@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.cli import main
 from engine.data.trajectory import Trajectory
 from engine.errors import DataFormatError
 from engine.io.meshgraphnets import read_meshgraphnets, write_meshgraphnets
@@ -144,3 +145,21 @@ def test_non_bytes_features_are_rejected() -> None:
     entry = field(1, b"x") + field(2, field(2, float_list))  # name "x" -> Feature.float_list
     with pytest.raises(ValueError, match="feature is a float_list"):
         parse_example(field(1, field(1, entry)))
+
+
+def test_import_command_writes_a_dataset(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    source = tmp_path / "cylinder_flow"
+    write_meshgraphnets(source, "train", [make_trajectory(k) for k in range(3)])
+    out = tmp_path / "dataset"
+    assert main(["import", str(source), "-o", str(out), "--split", "train"]) == 0
+    assert sorted(p.name for p in out.glob("*.h5")) == [f"train_{k:05d}.h5" for k in range(3)]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["count"] == 3
+    np.testing.assert_array_equal(
+        Trajectory.load(out / "train_00002.h5").velocity, make_trajectory(2).velocity
+    )
+
+    assert main(["import", str(source), "-o", str(tmp_path / "one.h5"), "--limit", "1"]) == 0
+    assert Trajectory.load(tmp_path / "one.h5").num_nodes == 7
+    assert main(["import", str(source), "-o", str(tmp_path / "two.h5")]) == 2
+    assert "several trajectories" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import pytest
 import pyvista as pv
 from pyvista import CellType
 
+from engine.cli import main
 from engine.data.trajectory import Trajectory
 from engine.errors import DataFormatError
 from engine.geometry import TunnelMesh, build_tunnel_mesh
@@ -160,3 +161,19 @@ def test_broken_inputs_name_the_file(mesh: TunnelMesh, tmp_path: Path) -> None:
 
     with pytest.raises(DataFormatError, match="no such file"):
         read_vtu_series(tmp_path / "missing.pvd")
+
+
+def test_import_command(mesh: TunnelMesh, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for k in range(2):
+        u, p = flow(mesh, k)
+        write_vtu(tmp_path / f"run_{k}.vtu", mesh, {"velocity": u, "p": p})
+    pvd = write_pvd([(0.0, "run_0.vtu"), (0.05, "run_1.vtu")], tmp_path / "run.pvd")
+    assert main(["import", str(pvd), "-o", str(tmp_path / "out" / "run.h5")]) == 0
+    np.testing.assert_allclose(Trajectory.load(tmp_path / "out" / "run.h5").time, [0.0, 0.05])
+
+    assert main(["import", str(tmp_path / "run_*.vtu"), "-o", str(tmp_path / "ds")]) == 0
+    assert (tmp_path / "ds" / "run_.h5").exists() and (tmp_path / "ds" / "manifest.json").exists()
+
+    (tmp_path / "notes.txt").write_text("hello")
+    assert main(["import", str(tmp_path / "notes.txt"), "-o", str(tmp_path / "x.h5")]) == 2
+    assert "cannot import .txt files" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.geometry.commands",
     "engine.io.commands",
+    "engine.models.commands",
 )
 
 

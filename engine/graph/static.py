@@ -130,7 +130,7 @@ class AddAttentionEdges(BaseTransform):
         edges = adjacency.khop_edge_index(data.edge_index, n, self.hops)
         if self.global_nodes:
             hubs = features.pick_global_nodes(data.pos, data.node_type, self.global_nodes)
-            edges = adjacency.merge_edge_indices(edges, adjacency.global_edge_index(hubs, n))
+            edges = adjacency.merge_edge_indices(n, edges, adjacency.global_edge_index(hubs, n))
         data.attn_edge_index = edges
         return data
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 from engine.geometry.mesh import TunnelMesh
 from engine.nodetypes import NodeType
 
 
 def _boundary_edges(cells: np.ndarray) -> np.ndarray:
-    e = np.concatenate([cells[:, [0, 1]], cells[:, [1, 2]], cells[:, [2, 0]]])
-    key = np.sort(e, axis=1)
-    uniq, counts = np.unique(key, axis=0, return_counts=True)
-    return uniq[counts == 1]
+    n = int(cells.max()) + 1
+    e = np.sort(np.concatenate([cells[:, [0, 1]], cells[:, [1, 2]], cells[:, [2, 0]]]), axis=1)
+    keys, counts = torch.unique(torch.from_numpy(e[:, 0] * n + e[:, 1]), return_counts=True)
+    once = keys[counts == 1].numpy()
+    return np.stack([once // n, once % n], axis=1)
 
 
 def structured_channel_mesh(
@@ -49,7 +51,7 @@ def structured_channel_mesh(
         centroid = points[cells].mean(axis=1)
         inside = (np.abs(centroid[:, 0] - cx) < side / 2) & (np.abs(centroid[:, 1] - cy) < side / 2)
         cells = cells[~inside]
-    used = np.unique(cells)
+    used = torch.unique(torch.from_numpy(cells)).numpy()
     remap = np.full(len(points), -1, dtype=np.int64)
     remap[used] = np.arange(len(used))
     points, cells = points[used], remap[cells]

@@ -75,12 +75,6 @@ def self_intersection(points: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
-def outlines_cross(p: np.ndarray, q: np.ndarray) -> bool:
-    a0, a1 = segments(p)
-    b0, b1 = segments(q)
-    return bool(_proper_crossings(a0, a1, b0, b1).any())
-
-
 def contains(polygon: np.ndarray, point: np.ndarray) -> bool:
     """Even-odd point-in-polygon test."""
     x, y = point
@@ -101,39 +95,46 @@ def point_segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> 
     return np.linalg.norm(points[:, None, :] - closest, axis=-1)
 
 
-def outline_distance(p: np.ndarray, q: np.ndarray) -> float:
-    """Smallest distance between two non-crossing outlines (0 if they cross)."""
-    if outlines_cross(p, q):
+def outline_distance(p: np.ndarray, q: np.ndarray, cutoff: float) -> float:
+    """Smallest distance between two outlines: 0 if they cross, ``cutoff`` if it is at least that.
+
+    Only segments inside the window where the two bounding boxes (grown by ``cutoff``) meet can
+    be closer than ``cutoff``, so only those are compared: cheap for well-separated obstacles.
+    """
+    lo = np.maximum(p.min(axis=0), q.min(axis=0)) - cutoff
+    hi = np.minimum(p.max(axis=0), q.max(axis=0)) + cutoff
+    if (lo > hi).any():
+        return cutoff
+
+    def in_window(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a, b = segments(points)
+        keep = (np.minimum(a, b) <= hi).all(axis=1) & (np.maximum(a, b) >= lo).all(axis=1)
+        return a[keep], b[keep]
+
+    pa, pb = in_window(p)
+    qa, qb = in_window(q)
+    if len(pa) == 0 or len(qa) == 0:
+        return cutoff
+    if _proper_crossings(pa, pb, qa, qb).any():
         return 0.0
-    pa, pb = segments(p)
-    qa, qb = segments(q)
-    return float(
-        min(point_segment_distance(p, qa, qb).min(), point_segment_distance(q, pa, pb).min())
+    # non-crossing segments are closest at an endpoint of one of them
+    nearest = min(
+        point_segment_distance(np.vstack([pa, pb]), qa, qb).min(),
+        point_segment_distance(np.vstack([qa, qb]), pa, pb).min(),
     )
-
-
-def convex_hull(points: np.ndarray) -> np.ndarray:
-    """Andrew's monotone chain; counter-clockwise hull vertices."""
-    pts = np.unique(points, axis=0)
-    if len(pts) < 3:
-        return pts
-
-    def half(seq: np.ndarray) -> list[np.ndarray]:
-        out: list[np.ndarray] = []
-        for p in seq:
-            while len(out) >= 2 and _cross(out[-1] - out[-2], p - out[-2]) <= 0:
-                out.pop()
-            out.append(p)
-        return out
-
-    lower, upper = half(pts), half(pts[::-1])
-    return np.array(lower[:-1] + upper[:-1])
+    return float(min(nearest, cutoff))
 
 
 def min_width(points: np.ndarray) -> float:
-    """Smallest extent over all directions (the thickness of a slender body)."""
-    hull = convex_hull(points)
-    if len(hull) < 3:
+    """Smallest extent over all directions (the thickness of a slender body).
+
+    The minimum is attained across one of the convex hull's edges (rotating calipers).
+    """
+    from scipy.spatial import ConvexHull, QhullError
+
+    try:
+        hull = points[ConvexHull(points).vertices]
+    except QhullError:  # all points on a line: no thickness at all
         return 0.0
     edges = np.roll(hull, -1, axis=0) - hull
     normals = np.stack([-edges[:, 1], edges[:, 0]], axis=1)

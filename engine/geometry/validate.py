@@ -11,9 +11,15 @@ import numpy as np
 from engine.errors import GeometryError, ScenarioError
 from engine.geometry.polygon import contains, min_width, outline_distance, self_intersection
 from engine.geometry.shapes import outline
-from engine.scenario import FileShape, Scenario
+from engine.scenario import FileShape, Obstacle, Polygon, Scenario
 
 CLEARANCE_CELLS = 2.0  # obstacles keep this many obstacle-size elements from walls and each other
+
+
+def can_self_intersect(obstacle: Obstacle) -> bool:
+    """Only user-given point lists can cross themselves; built-in shapes are simple by design
+    (a blob's radius stays positive because its harmonics sum to less than 0.9)."""
+    return isinstance(obstacle, (Polygon, FileShape))
 
 
 def obstacle_outlines(scenario: Scenario) -> list[np.ndarray]:
@@ -33,9 +39,9 @@ def validate_obstacles(scenario: Scenario) -> list[np.ndarray]:
     outlines = obstacle_outlines(scenario)
     length, height = scenario.tunnel.length, scenario.tunnel.height
     clearance = CLEARANCE_CELLS * scenario.mesh.obstacle_size
-    for i, pts in enumerate(outlines):
+    for i, (obstacle, pts) in enumerate(zip(scenario.obstacles, outlines, strict=True)):
         name = f"obstacles[{i}]"
-        crossing = self_intersection(pts)
+        crossing = self_intersection(pts) if can_self_intersect(obstacle) else None
         if crossing is not None:
             a, b = crossing
             raise ScenarioError(
@@ -67,7 +73,7 @@ def validate_obstacles(scenario: Scenario) -> list[np.ndarray]:
             other = outlines[j]
             if contains(other, pts[0]) or contains(pts, other[0]):
                 raise ScenarioError(name, f"overlaps obstacles[{j}] (one lies inside the other)")
-            distance = outline_distance(pts, other)
+            distance = outline_distance(pts, other, clearance)
             if distance == 0.0:
                 raise ScenarioError(name, f"overlaps obstacles[{j}]")
             if distance < clearance:

@@ -102,8 +102,10 @@ def load_mesh_file(path: str | Path) -> TunnelMesh:
         raise GeometryError(f"{path}: no such mesh file")
     if path.suffix.lower() not in MESH_SUFFIXES:
         raise DataFormatError(f"{path}: expected a {' or '.join(MESH_SUFFIXES)} mesh")
+    # The format's own reader: meshio.read() prints and calls sys.exit on a malformed file.
+    reader = meshio.vtu.read if path.suffix.lower() == ".vtu" else meshio.gmsh.read
     try:
-        raw = meshio.read(path)
+        raw = reader(str(path))
     except Exception as exc:  # meshio raises assorted errors on malformed files
         raise DataFormatError(
             f"{path}: cannot read the mesh ({type(exc).__name__}: {exc})"

@@ -1,0 +1,322 @@
+"""Dataset generation with the batched solver: CPU processes mesh, the GPU steps, writers save.
+
+Three stages overlap so neither the GPU nor the cores wait for each other:
+
+1. a process pool meshes each scenario and assembles its operators (gmsh + scikit-fem);
+2. this process groups the prepared flows into batches (same sub-step count and length) sized
+   to the GPU's memory, and advances each batch with :class:`~engine.solver.batched.BatchRun`;
+3. a second, small process pool writes the finished trajectories (gzip is the costly part).
+
+The output is the CPU generator's: one Trajectory HDF5 file per job plus the dataset manifest,
+refreshed after every batch so training can read the files as they land.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.data.dataset import open_dataset
+from engine.data.trajectory import Trajectory
+from engine.errors import SlipstreamError
+from engine.scenario import Scenario
+from engine.solver.batched import BatchRun, BatchSettings, PreparedFlow, prepare_flow
+
+log = logging.getLogger(__name__)
+
+SOLVER_NAME = "ipcs-p2p1-batched"
+
+
+@dataclass(frozen=True)
+class DatagenJob:
+    """One trajectory to make: its file name inside the dataset folder and its scenario."""
+
+    name: str
+    scenario: Scenario
+
+
+@dataclass(frozen=True)
+class GpuDatagenConfig:
+    device: str = "cuda"
+    workers: int | None = None  # meshing processes; None: all cores but the writers and this one
+    writers: int = 2  # file-writing processes
+    batch_size: int | None = None  # trajectories per batch; None: as many as fit memory_fraction
+    max_batch_size: int = 512
+    memory_fraction: float = 0.6  # share of the device's free memory a batch may plan to use
+    cpu_batch_size: int = 4  # batch size when the device is the CPU and batch_size is None
+    processes: bool = True  # False: mesh and write in threads of this process (small runs, tests)
+    steps: int | None = None  # output steps per trajectory; None: each scenario's time.steps
+    seed: int = 0  # the dataset's split seed
+    settings: BatchSettings = field(default_factory=BatchSettings)
+
+
+@dataclass
+class GpuDatagenReport:
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already on disk
+    failed: dict[str, str] = field(default_factory=dict)  # name -> reason
+    batches: list[int] = field(default_factory=list)  # size of each batch run
+    num_nodes: list[int] = field(default_factory=list)
+    wall_time_s: float = 0.0
+    device_time_s: float = 0.0  # time spent stepping batches
+
+    def to_dict(self) -> dict[str, object]:
+        nodes = self.num_nodes or [0]
+        return {
+            "written": len(self.written),
+            "skipped": len(self.skipped),
+            "failed": self.failed,
+            "batches": self.batches,
+            "nodes_mean": float(np.mean(nodes)),
+            "nodes_min": int(min(nodes)),
+            "nodes_max": int(max(nodes)),
+            "wall_time_s": self.wall_time_s,
+            "device_time_s": self.device_time_s,
+        }
+
+
+def _prepare(job: DatagenJob) -> tuple[DatagenJob, PreparedFlow | None, str]:
+    """Worker: mesh and assemble one job; a user-facing failure is returned, not raised."""
+    try:
+        return job, prepare_flow(job.scenario), ""
+    except SlipstreamError as exc:
+        return job, None, str(exc)
+
+
+def _write(path: Path, trajectory: Trajectory) -> Path:
+    return trajectory.save(path)
+
+
+def _limit_threads() -> None:
+    """Worker initializer: one BLAS/OpenMP thread per process, the pool is the parallelism."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    torch.set_num_threads(1)
+
+
+def _pool(size: int, processes: bool) -> Executor:
+    """Worker processes (spawned: this process may hold a CUDA context), or threads."""
+    if not processes:
+        return ThreadPoolExecutor(size)
+    ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(size, mp_context=ctx, initializer=_limit_threads)
+
+
+def flow_bytes(flow: PreparedFlow, inverse_bytes: int) -> int:
+    """Device bytes one trajectory needs in a batch: operators, Poisson inverse, vectors."""
+    n1, n2, nnz = flow.num_pressure_dofs, flow.num_velocity_dofs, flow.vv.nnz
+    return (
+        inverse_bytes * n1 * n1
+        + 8 * flow.convection_tensor.size
+        + 8 * 8 * nnz  # mass, M/dt, νK, operator, lhs and scatter/column indices
+        + 8 * 2 * n2 * 24  # Krylov and state vectors of both components
+    )
+
+
+def batch_capacity(flow: PreparedFlow, config: GpuDatagenConfig, device: torch.device) -> int:
+    """How many trajectories like ``flow`` (with 30% headroom for size spread) fit a batch."""
+    if config.batch_size is not None:
+        return config.batch_size
+    if device.type != "cuda":
+        return config.cpu_batch_size
+    free, _ = torch.cuda.mem_get_info(device)
+    inverse = config.settings.inverse_dtype(flow.num_pressure_dofs).itemsize
+    per_flow = 1.3 * flow_bytes(flow, inverse)
+    return int(max(1, min(config.max_batch_size, config.memory_fraction * free // per_flow)))
+
+
+def run_gpu_datagen(
+    jobs: Sequence[DatagenJob],
+    out_dir: str | Path,
+    config: GpuDatagenConfig | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> GpuDatagenReport:
+    """Make every job's trajectory in ``out_dir`` (skipping finished files); see the module doc.
+
+    ``progress(n)`` is called with the number of trajectories just written or failed. Setting
+    ``cancel`` stops after the batch in flight has been written.
+    """
+    config = config or GpuDatagenConfig()
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SlipstreamError("--device cuda: no CUDA device is available to torch here")
+    out = Path(out_dir)
+    dataset = open_dataset(out, seed=config.seed, create=True)
+    report = GpuDatagenReport()
+    start = time.perf_counter()
+    todo = []
+    for job in jobs:
+        (report.skipped if (out / job.name).exists() else todo).append(job)
+    writers = max(1, config.writers)
+    workers = config.workers or max(1, (os.cpu_count() or 2) - writers - 1)
+    with _pool(workers, config.processes) as meshers, _pool(writers, config.processes) as savers:
+        queue = iter(todo)
+        preparing: set[Future] = set()
+        writing: dict[Future, str] = {}
+        groups: dict[tuple[int, int], list[tuple[DatagenJob, PreparedFlow]]] = {}
+        capacity: dict[tuple[int, int], int] = {}
+        in_flight = 2 * workers
+
+        def refill() -> None:
+            while len(preparing) < in_flight and not (cancel and cancel.is_set()):
+                job = next(queue, None)
+                if job is None:
+                    return
+                preparing.add(meshers.submit(_prepare, job))
+
+        def collect(done: set[Future]) -> None:
+            for fut in done:
+                preparing.discard(fut)
+                job, flow, error = fut.result()
+                if flow is None:
+                    log.warning("%s: skipped, %s", job.name, error)
+                    report.failed[job.name] = error
+                    if progress:
+                        progress(1)
+                    continue
+                steps = config.steps or job.scenario.time.steps
+                key = (flow.substeps, steps)
+                if key not in groups:
+                    groups[key] = []
+                    capacity[key] = batch_capacity(flow, config, device)
+                groups[key].append((job, flow))
+
+        def reap(block: bool) -> None:
+            done, _ = wait(list(writing), timeout=None if block else 0)
+            for fut in done:
+                name = writing.pop(fut)
+                try:
+                    fut.result()
+                    report.written.append(name)
+                except (OSError, SlipstreamError) as exc:
+                    log.warning("%s: could not be written, %s", name, exc)
+                    report.failed[name] = f"write failed: {exc}"
+                if progress:
+                    progress(1)
+            if done:
+                dataset.refresh()
+
+        refill()
+        while preparing or any(groups.values()):
+            full = [k for k, g in groups.items() if len(g) >= capacity[k]]
+            if not full and preparing:
+                done, _ = wait(preparing, timeout=1.0, return_when=FIRST_COMPLETED)
+                collect(done)
+                refill()
+                # Grow the look-ahead once the batch size is known, so the next batch is being
+                # meshed while this one steps.
+                if capacity:
+                    in_flight = max(in_flight, max(capacity.values()) + 2 * workers)
+                reap(block=False)
+                continue
+            key = full[0] if full else next(k for k, g in groups.items() if g)
+            batch, groups[key] = groups[key][: capacity[key]], groups[key][capacity[key] :]
+            refill()
+            t0 = time.perf_counter()
+            trajectories = _run_batch(batch, key[1], device, config, cancel)
+            report.device_time_s += time.perf_counter() - t0
+            report.batches.append(len(batch))
+            for job, result in trajectories:
+                if isinstance(result, str):
+                    log.warning("%s: skipped, %s", job.name, result)
+                    report.failed[job.name] = result
+                    if progress:
+                        progress(1)
+                    continue
+                report.num_nodes.append(result.num_nodes)
+                writing[savers.submit(_write, out / job.name, result)] = job.name
+            reap(block=False)
+            if cancel is not None and cancel.is_set():
+                break
+        while writing:
+            reap(block=True)
+    dataset.refresh()
+    report.wall_time_s = time.perf_counter() - start
+    return report
+
+
+def _run_batch(
+    batch: list[tuple[DatagenJob, PreparedFlow]],
+    steps: int,
+    device: torch.device,
+    config: GpuDatagenConfig,
+    cancel: threading.Event | None,
+) -> list[tuple[DatagenJob, Trajectory | str]]:
+    """Step one batch to the end; each job's Trajectory, or why it failed."""
+    flows = [flow for _, flow in batch]
+    run = BatchRun(flows, device, config.settings)
+    # Filled in place, in the file's precision: a batch of hundreds of trajectories must not
+    # hold hundreds of thousands of fp64 Frame copies.
+    trajectories = [
+        Trajectory(
+            mesh_pos=np.asarray(f.mesh.points, dtype=np.float64),
+            cells=np.asarray(f.mesh.cells, dtype=np.int64),
+            node_type=np.asarray(f.mesh.node_type, dtype=np.int64),
+            velocity=np.zeros((steps + 1, f.mesh.num_nodes, 2), dtype=np.float32),
+            pressure=np.zeros((steps + 1, f.mesh.num_nodes), dtype=np.float32),
+            time=np.zeros(steps + 1),
+            forces=np.zeros((steps + 1, len(f.obstacle_dofs), 2)),
+            coefficients=np.zeros((steps + 1, len(f.obstacle_dofs), 2)),
+            scenario=job.scenario.to_dict(),
+        )
+        for job, f in batch
+    ]
+    t0 = time.perf_counter()
+    frames_done = 0
+    for t, step_frames in enumerate(run.frames(steps, cancel)):
+        for traj, frame in zip(trajectories, step_frames, strict=True):
+            if frame is not None:
+                traj.velocity[t, :, 0] = frame.u
+                traj.velocity[t, :, 1] = frame.v
+                traj.pressure[t] = frame.p
+                traj.time[t] = frame.time
+                traj.forces[t] = frame.forces
+                traj.coefficients[t] = frame.coefficients
+        frames_done = t + 1
+    elapsed = time.perf_counter() - t0
+    out: list[tuple[DatagenJob, Trajectory | str]] = []
+    for b, ((job, flow), traj) in enumerate(zip(batch, trajectories, strict=True)):
+        if b in run.failures:
+            out.append((job, str(run.failures[b])))
+        elif frames_done != steps + 1:
+            out.append((job, "cancelled"))
+        else:
+            traj.attrs = {
+                "solver": SOLVER_NAME,
+                "device": str(device),
+                "batch_size": len(batch),
+                "substeps": flow.substeps,
+                "internal_dt": flow.dt,
+                "batch_wall_time_s": elapsed,
+            }
+            out.append((job, traj))
+    del run
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return out
+
+
+def jobs_for(scenarios: Sequence[Scenario], prefix: str = "traj") -> list[DatagenJob]:
+    """Jobs named ``<prefix>-00000.h5`` … in order (used by the benchmark)."""
+    width = max(5, math.ceil(math.log10(max(len(scenarios), 1) + 1)))
+    return [DatagenJob(f"{prefix}-{i:0{width}d}.h5", s) for i, s in enumerate(scenarios)]

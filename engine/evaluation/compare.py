@@ -43,7 +43,7 @@ def one_step_predictions(
                 velocity = torch.as_tensor(reference.velocity[t], device=device)
                 pressure = torch.as_tensor(reference.pressure[t], device=device)
                 velocity, pressure = simulator.step(
-                    static, velocity, pressure, float(reference.time[t + 1])
+                    static, velocity, pressure, float(reference.time[t])
                 )
                 velocities.append(velocity.float().cpu().numpy())
                 pressures.append(pressure.float().cpu().numpy())

@@ -74,12 +74,12 @@ def rollout(
 
     device = torch.device(device)
     limit = BLOWUP_FACTOR * scenario.inflow.mean_speed
-    dt = scenario.time.dt
     was_training = simulator.training
     simulator.eval()
     try:
         with torch.inference_mode():
             static = simulator.prepare(mesh, scenario, device)
+            dt = float(static.dt)
             velocity = torch.as_tensor(
                 np.stack([frame.u, frame.v], -1), dtype=torch.float32, device=device
             )
@@ -87,13 +87,14 @@ def rollout(
             for _ in range(steps):
                 if cancel is not None and cancel():
                     return
-                time = frame.time + dt
-                velocity, pressure = simulator.step(static, velocity, pressure, time)
+                velocity, pressure = simulator.step(static, velocity, pressure, frame.time)
                 check_state(frame.step + 1, velocity, pressure, limit)
                 vel = velocity.double().cpu().numpy()
                 p = pressure.double().cpu().numpy()
                 forces, coefficients = surface_forces(mesh, scenario, vel[:, 0], vel[:, 1], p)
-                frame = Frame(frame.step + 1, time, vel[:, 0], vel[:, 1], p, forces, coefficients)
+                frame = Frame(
+                    frame.step + 1, frame.time + dt, vel[:, 0], vel[:, 1], p, forces, coefficients
+                )
                 yield frame
     finally:
         simulator.train(was_training)

@@ -15,6 +15,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.geometry.commands",
     "engine.io.commands",
     "engine.models.commands",
+    "engine.training.commands",
+    "engine.rollout.commands",
+    "engine.evaluation.commands",
 )
 
 

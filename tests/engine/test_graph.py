@@ -86,8 +86,11 @@ def _scaled(s: Scenario, length: float, speed: float) -> Scenario:
         s,
         tunnel=Tunnel(s.tunnel.length * length, s.tunnel.height * length, s.tunnel.walls),
         obstacles=(Circle((c.center[0] * length, c.center[1] * length), c.radius * length),),
-        inflow=dataclasses.replace(s.inflow, mean_speed=s.inflow.mean_speed * speed,
-                                   ramp_time=s.inflow.ramp_time * length / speed),
+        inflow=dataclasses.replace(
+            s.inflow,
+            mean_speed=s.inflow.mean_speed * speed,
+            ramp_time=s.inflow.ramp_time * length / speed,
+        ),
         fluid=Fluid(s.fluid.viscosity * length * speed, 1.2),
         time=TimeSpec(s.time.dt * length / speed, s.time.steps),
     )
@@ -174,11 +177,17 @@ def test_synthetic_channel_mesh() -> None:
     m = structured_channel_mesh(2000)
     assert 1900 <= m.num_nodes <= 2100
     types = set(np.unique(m.node_type).tolist())
-    assert types == {NodeType.NORMAL, NodeType.OBSTACLE, NodeType.INFLOW, NodeType.OUTFLOW,
-                     NodeType.WALL_BOUNDARY}
+    assert types == {
+        NodeType.NORMAL,
+        NodeType.OBSTACLE,
+        NodeType.INFLOW,
+        NodeType.OUTFLOW,
+        NodeType.WALL_BOUNDARY,
+    }
     assert set(m.boundary_edges) == {"inflow", "outflow", "walls", "obstacle-0"}
     assert np.all(np.isin(m.boundary_edges["obstacle-0"], m.nodes_of(NodeType.OBSTACLE)))
     p = m.points[m.cells]
-    cross = (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1]) - (
-        p[:, 1, 1] - p[:, 0, 1]) * (p[:, 2, 0] - p[:, 0, 0])
+    cross = (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1]) - (p[:, 1, 1] - p[:, 0, 1]) * (
+        p[:, 2, 0] - p[:, 0, 0]
+    )
     assert (cross > 0).all()  # counter-clockwise, as TunnelMesh promises

@@ -166,7 +166,10 @@ def run_gpu_datagen(
     start = time.perf_counter()
     todo = []
     for job in jobs:
-        (report.skipped if (out / job.name).exists() else todo).append(job)
+        if (out / job.name).exists():
+            report.skipped.append(job.name)
+        else:
+            todo.append(job)
     writers = max(1, config.writers)
     workers = config.workers or max(1, (os.cpu_count() or 2) - writers - 1)
     with _pool(workers, config.processes) as meshers, _pool(writers, config.processes) as savers:

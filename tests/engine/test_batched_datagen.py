@@ -1,0 +1,67 @@
+"""The GPU data-generation pipeline, run on the CPU: files, manifest, restart, failures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engine.data.dataset import MANIFEST_NAME
+from engine.data.gpu_datagen import DatagenJob, GpuDatagenConfig, jobs_for, run_gpu_datagen
+from engine.data.trajectory import Trajectory
+from engine.geometry import build_tunnel_mesh
+from engine.scenario import Scenario
+from engine.solver.transient import solve
+
+
+def _scenario(x: float, dt: float = 0.01) -> Scenario:
+    return Scenario.from_dict(
+        {
+            "tunnel": {"length": 1.0, "height": 0.41},
+            "obstacles": [{"shape": "circle", "center": [x, 0.2], "radius": 0.05}],
+            "inflow": {"mean_speed": 1.0, "ramp_time": 0.05},
+            "mesh": {"size": 0.05, "obstacle_size": 0.02},
+            "time": {"dt": dt, "steps": 5},
+        }
+    )
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_datagen_writes_trajectories_that_match_the_cpu_solver(tmp_path):
+    # Two sub-step counts (dt 0.01 and 0.03) make two batch groups; one job cannot be meshed.
+    scenarios = [_scenario(0.2), _scenario(0.3), _scenario(0.25, dt=0.03)]
+    jobs = [*jobs_for(scenarios), DatagenJob("broken.h5", _scenario(0.98))]
+    config = GpuDatagenConfig(device="cpu", workers=1, writers=1, batch_size=2, processes=False)
+    report = run_gpu_datagen(jobs, tmp_path, config)
+
+    assert sorted(report.written) == ["traj-00000.h5", "traj-00001.h5", "traj-00002.h5"]
+    assert list(report.failed) == ["broken.h5"]
+    assert sorted(report.batches) == [1, 2]
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    assert manifest["count"] == 3
+    assert not list(tmp_path.glob("*.partial"))
+
+    written = Trajectory.load(tmp_path / "traj-00002.h5")
+    assert written.attrs["solver"] == "ipcs-p2p1-batched"
+    assert written.velocity.shape == (6, written.num_nodes, 2)
+    assert Scenario.from_dict(written.scenario) == scenarios[2]
+    reference = list(solve(scenarios[2], build_tunnel_mesh(scenarios[2])))
+    ref_velocity = np.stack([np.stack([f.u, f.v], axis=-1) for f in reference])
+    np.testing.assert_allclose(written.velocity, ref_velocity, atol=1e-5)
+    np.testing.assert_allclose(written.time, [f.time for f in reference])
+    np.testing.assert_allclose(
+        written.coefficients, np.stack([f.coefficients for f in reference]), rtol=1e-4, atol=1e-5
+    )
+
+    again = run_gpu_datagen(jobs, tmp_path, config)
+    assert sorted(again.skipped) == sorted(report.written)
+    assert again.written == []

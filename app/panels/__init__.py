@@ -1,0 +1,1 @@
+"""Docked control panels; each edits one section of :class:`app.state.AppState`."""

@@ -131,16 +131,27 @@ def flow_bytes(flow: PreparedFlow, inverse_bytes: int) -> int:
     )
 
 
-def batch_capacity(flow: PreparedFlow, config: GpuDatagenConfig, device: torch.device) -> int:
-    """How many trajectories like ``flow`` (with 30% headroom for size spread) fit a batch."""
+def device_budget(config: GpuDatagenConfig, device: torch.device) -> float | None:
+    """Bytes a batch may plan to use on a CUDA device (None elsewhere)."""
+    if device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    return config.memory_fraction * free
+
+
+def batch_capacity(largest: PreparedFlow, config: GpuDatagenConfig, budget: float | None) -> int:
+    """How many trajectories no bigger than ``largest`` one batch may hold."""
     if config.batch_size is not None:
         return config.batch_size
-    if device.type != "cuda":
+    if budget is None:
         return config.cpu_batch_size
-    free, _ = torch.cuda.mem_get_info(device)
-    inverse = config.settings.inverse_dtype(flow.num_pressure_dofs).itemsize
-    per_flow = 1.3 * flow_bytes(flow, inverse)
-    return int(max(1, min(config.max_batch_size, config.memory_fraction * free // per_flow)))
+    inverse = config.settings.inverse_dtype(largest.num_pressure_dofs).itemsize
+    return int(max(1, min(config.max_batch_size, budget // flow_bytes(largest, inverse))))
+
+
+def _group_key(flow: PreparedFlow, steps: int) -> tuple[int, int, int]:
+    """Flows that may share a batch: same sub-steps and length, sizes within 25% (padding)."""
+    return flow.substeps, steps, math.ceil(math.log(flow.num_pressure_dofs) / math.log(1.25))
 
 
 def run_gpu_datagen(
@@ -172,22 +183,30 @@ def run_gpu_datagen(
             todo.append(job)
     writers = max(1, config.writers)
     workers = config.workers or max(1, (os.cpu_count() or 2) - writers - 1)
+    budget = device_budget(config, device)
     with _pool(workers, config.processes) as meshers, _pool(writers, config.processes) as savers:
         queue = iter(todo)
         preparing: set[Future] = set()
         writing: dict[Future, str] = {}
-        groups: dict[tuple[int, int], list[tuple[DatagenJob, PreparedFlow]]] = {}
-        capacity: dict[tuple[int, int], int] = {}
-        in_flight = 2 * workers
+        groups: dict[tuple[int, int, int], list[tuple[DatagenJob, PreparedFlow]]] = {}
+        # Prepared-but-not-run flows plus those being prepared: one batch ahead, plus a round
+        # for every worker, so the next batch is meshed while this one steps.
+        look_ahead = 2 * workers
+
+        def capacity(group: list[tuple[DatagenJob, PreparedFlow]]) -> int:
+            largest = max((f for _, f in group), key=lambda f: f.num_pressure_dofs)
+            return batch_capacity(largest, config, budget)
 
         def refill() -> None:
-            while len(preparing) < in_flight and not (cancel and cancel.is_set()):
+            held = sum(len(g) for g in groups.values())
+            while held + len(preparing) < look_ahead and not (cancel and cancel.is_set()):
                 job = next(queue, None)
                 if job is None:
                     return
                 preparing.add(meshers.submit(_prepare, job))
 
         def collect(done: set[Future]) -> None:
+            nonlocal look_ahead
             for fut in done:
                 preparing.discard(fut)
                 job, flow, error = fut.result()
@@ -197,12 +216,9 @@ def run_gpu_datagen(
                     if progress:
                         progress(1)
                     continue
-                steps = config.steps or job.scenario.time.steps
-                key = (flow.substeps, steps)
-                if key not in groups:
-                    groups[key] = []
-                    capacity[key] = batch_capacity(flow, config, device)
-                groups[key].append((job, flow))
+                key = _group_key(flow, config.steps or job.scenario.time.steps)
+                groups.setdefault(key, []).append((job, flow))
+                look_ahead = max(look_ahead, capacity(groups[key]) + 2 * workers)
 
         def reap(block: bool) -> None:
             done, _ = wait(list(writing), timeout=None if block else 0)
@@ -221,19 +237,20 @@ def run_gpu_datagen(
 
         refill()
         while preparing or any(groups.values()):
-            full = [k for k, g in groups.items() if len(g) >= capacity[k]]
+            ready = {k: g for k, g in groups.items() if g}
+            full = [k for k, g in ready.items() if len(g) >= capacity(g)]
+            # Run a full group; else, once nothing more is on its way (the look-ahead is
+            # spent or the jobs are), the biggest one.
             if not full and preparing:
                 done, _ = wait(preparing, timeout=1.0, return_when=FIRST_COMPLETED)
                 collect(done)
                 refill()
-                # Grow the look-ahead once the batch size is known, so the next batch is being
-                # meshed while this one steps.
-                if capacity:
-                    in_flight = max(in_flight, max(capacity.values()) + 2 * workers)
                 reap(block=False)
                 continue
-            key = full[0] if full else next(k for k, g in groups.items() if g)
-            batch, groups[key] = groups[key][: capacity[key]], groups[key][capacity[key] :]
+            key = full[0] if full else max(ready, key=lambda k: len(ready[k]))
+            group = sorted(groups[key], key=lambda jf: -jf[1].num_pressure_dofs)
+            take = capacity(group)
+            batch, groups[key] = group[:take], group[take:]
             refill()
             t0 = time.perf_counter()
             trajectories = _run_batch(batch, key[1], device, config, cancel)

@@ -18,6 +18,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.training.commands",
     "engine.rollout.commands",
     "engine.evaluation.commands",
+    "engine.solver.commands",
+    "engine.bench.commands",
 )
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks run by ``python -m engine bench ...``: accuracy against references, and speed."""

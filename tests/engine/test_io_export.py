@@ -158,3 +158,16 @@ def test_export_command(traj: Trajectory, tmp_path: Path) -> None:
     assert main(["export", str(source), "-o", str(tmp_path / "x"), "--xdmf"]) == 0
     with meshio.xdmf.TimeSeriesReader(tmp_path / "x" / "run.xdmf") as xdmf:
         assert xdmf.num_steps == traj.num_steps
+
+
+def test_cancelled_xdmf_keeps_the_steps_written(traj: Trajectory, tmp_path: Path) -> None:
+    done: list[int] = []
+    path = export_xdmf(
+        traj,
+        tmp_path / "run",
+        every=2,
+        progress=lambda d, t: done.append(d),
+        cancel=lambda: len(done) >= 2,
+    )
+    assert path.name == "run.xdmf"
+    np.testing.assert_allclose(pv.get_reader(str(path)).time_values, traj.time[[0, 2]])

@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCH_MODULES: tuple[str, ...] = ("engine.bench.dfg",)
+BENCH_MODULES: tuple[str, ...] = (
+    "engine.bench.dfg",
+    "engine.solver.batched.bench",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -212,10 +212,18 @@ def register(bench: argparse._SubParsersAction) -> None:
     parser.add_argument("--duration", type=float, help="simulated seconds (2D-2: 12, 2D-3: 8)")
     parser.add_argument("--max-dt", type=float, help="cap on the solver's internal time step")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--device", help="run the batched torch solver on this device (cuda, cpu)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    result = run_case(args.case, args.resolution, duration=args.duration, max_dt=args.max_dt)
+    if args.device:
+        from engine.solver.batched.bench import run_dfg_case
+
+        result = run_dfg_case(
+            args.case, args.resolution, args.device, duration=args.duration, max_dt=args.max_dt
+        )
+    else:
+        result = run_case(args.case, args.resolution, duration=args.duration, max_dt=args.max_dt)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.report())
     return 0 if result.passed else 1

@@ -161,11 +161,13 @@ def run_gpu_datagen(
     *,
     progress: Callable[[int], None] | None = None,
     cancel: threading.Event | None = None,
+    stop: threading.Event | None = None,
 ) -> GpuDatagenReport:
     """Make every job's trajectory in ``out_dir`` (skipping finished files); see the module doc.
 
     ``progress(n)`` is called with the number of trajectories just written or failed. Setting
-    ``cancel`` stops after the batch in flight has been written.
+    ``cancel`` abandons the batch in flight; setting ``stop`` lets it finish and be written but
+    starts no other (a time-boxed run, such as the throughput benchmark).
     """
     config = config or GpuDatagenConfig()
     device = torch.device(config.device)
@@ -199,7 +201,8 @@ def run_gpu_datagen(
 
         def refill() -> None:
             held = sum(len(g) for g in groups.values())
-            while held + len(preparing) < look_ahead and not (cancel and cancel.is_set()):
+            halted = any(e is not None and e.is_set() for e in (cancel, stop))
+            while held + len(preparing) < look_ahead and not halted:
                 job = next(queue, None)
                 if job is None:
                     return
@@ -247,6 +250,8 @@ def run_gpu_datagen(
                 refill()
                 reap(block=False)
                 continue
+            if stop is not None and stop.is_set():
+                break
             key = full[0] if full else max(ready, key=lambda k: len(ready[k]))
             group = sorted(groups[key], key=lambda jf: -jf[1].num_pressure_dofs)
             take = capacity(group)
@@ -268,6 +273,8 @@ def run_gpu_datagen(
             reap(block=False)
             if cancel is not None and cancel.is_set():
                 break
+        for fut in preparing:  # left over only after a stop or cancel
+            fut.cancel()
         while writing:
             reap(block=True)
     dataset.refresh()

@@ -1,0 +1,324 @@
+"""Benchmarks of the batched solver: DFG with it, agreement with the CPU solver, datagen speed.
+
+``bench datagen`` and ``bench agreement`` are registered into the ``bench`` group;
+``bench dfg --device cuda`` runs :func:`run_dfg_case` instead of the CPU solver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.bench.dfg import (
+    DEFAULT_DURATION,
+    INTERVALS,
+    PROBES,
+    STATISTICS_WINDOW,
+    DfgResult,
+    dfg_2d3_speed,
+    dfg_scenario,
+    pressure_probe,
+    strouhal,
+)
+from engine.errors import SlipstreamError
+from engine.geometry import build_tunnel_mesh
+from engine.geometry.mesh import TunnelMesh
+from engine.scenario import MeshSpec, Scenario, TimeSpec
+from engine.solver.batched.prepare import prepare_flow
+from engine.solver.batched.run import BatchRun
+from engine.solver.ipcs import SolverConfig
+
+STEADY_FRAME_DT = 0.1  # 2D-1 is reached by time stepping: large frames, the CFL sets sub-steps
+STEADY_DURATION = 8.0
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
+
+
+# ---- bench dfg --device ... -------------------------------------------------------------------
+def run_dfg_case(
+    case: str,
+    resolution: str,
+    device: str,
+    *,
+    duration: float | None = None,
+    max_dt: float | None = None,
+) -> DfgResult:
+    """One DFG case with the batched solver; 2D-1's steady state by time stepping to rest."""
+    start = time.perf_counter()
+    scenario = dfg_scenario(case, resolution)
+    mesh = build_tunnel_mesh(scenario)
+    probe = pressure_probe(mesh, PROBES)
+    diameter, speed = scenario.reference_length, scenario.inflow.mean_speed
+    if case == "2d-1":
+        frame_dt = STEADY_FRAME_DT
+        duration = STEADY_DURATION if duration is None else duration
+    else:
+        frame_dt = scenario.time.dt
+        duration = DEFAULT_DURATION[case] if duration is None else duration
+    steps = round(duration / frame_dt)
+    scenario = scenario.replace(time=TimeSpec(dt=frame_dt, steps=steps))
+    flow = prepare_flow(scenario, mesh, SolverConfig(max_dt=max_dt))
+    scales = [dfg_2d3_speed if case == "2d-3" else None]
+    t, cd, cl, dp = [], [], [], []
+    for frames in BatchRun([flow], device, inflow_scales=scales).frames(steps):
+        frame = frames[0]
+        if frame is None:
+            raise SlipstreamError(f"DFG {case}: the batched solver diverged")
+        front, back = probe(frame.p)
+        t.append(frame.time)
+        cd.append(frame.coefficients[0, 0])
+        cl.append(frame.coefficients[0, 1])
+        dp.append(front - back)
+    t_, cd_, cl_, dp_ = map(np.asarray, (t, cd, cl, dp))
+    if case == "2d-1":
+        last_second = t_ >= t_[-1] - 1.0
+        values = {
+            "c_D": float(cd_[-1]),
+            "c_L": float(cl_[-1]),
+            "delta_p": float(dp_[-1]),
+            "c_D_drift_last_s": float(np.ptp(cd_[last_second])),
+        }
+    elif case == "2d-2":
+        window = t_ >= t_[-1] - STATISTICS_WINDOW
+        values = {
+            "c_D_max": float(cd_[window].max()),
+            "c_L_max": float(cl_[window].max()),
+            "St": strouhal(t_[window], cl_[window], diameter, speed),
+            "c_D_mean": float(cd_[window].mean()),
+            "delta_p_mean": float(dp_[window].mean()),
+        }
+    else:
+        values = {
+            "c_D_max": float(cd_.max()),
+            "c_L_max": float(cl_.max()),
+            "t_c_D_max": float(t_[cd_.argmax()]),
+            "t_c_L_max": float(t_[cl_.argmax()]),
+            "delta_p_end": float(dp_[-1]),
+        }
+    return DfgResult(
+        case,
+        f"{resolution} (batched, {device})",
+        mesh.num_nodes,
+        time.perf_counter() - start,
+        values,
+        INTERVALS[case],
+        flow.dt,
+    )
+
+
+# ---- scenarios for the throughput benchmark ----------------------------------------------------
+def envelope_scenarios(count: int, seed: int, dt: float, steps: int) -> list[Scenario]:
+    """``count`` scenarios drawn across the training envelope, with the benchmark's time grid."""
+    from engine.data.envelope import sample_scenario
+
+    rng = np.random.default_rng(seed)
+    return [sample_scenario(rng).replace(time=TimeSpec(dt=dt, steps=steps)) for _ in range(count)]
+
+
+def _scaled(scenario: Scenario, factor: float) -> Scenario:
+    m = scenario.mesh
+    cap = min(scenario.tunnel.length, scenario.tunnel.height) / 4
+    size = min(m.size * factor, cap)
+    return scenario.replace(
+        mesh=MeshSpec(
+            size=size,
+            obstacle_size=min(m.obstacle_size * factor, size),
+            wake_size=None if m.wake_size is None else m.wake_size * factor,
+            file=m.file,
+        )
+    )
+
+
+def _node_count(scenario: Scenario) -> int:
+    return build_tunnel_mesh(scenario).num_nodes
+
+
+def scale_to_nodes(scenarios: list[Scenario], nodes: int, workers: int) -> list[Scenario]:
+    """Scale every mesh spec by one factor so the scenarios average about ``nodes`` vertices.
+
+    Calibrated on a sample of up to 16 (two rounds: node count is only roughly ∝ 1/h²), so the
+    envelope's spread of sizes across scenarios is kept.
+    """
+    sample = scenarios[:16]
+    factor = 1.0
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(workers, len(sample)), mp_context=ctx) as pool:
+        for _ in range(2):
+            counts = list(pool.map(_node_count, [_scaled(s, factor) for s in sample]))
+            factor *= math.sqrt(float(np.mean(counts)) / nodes)
+    return [_scaled(s, factor) for s in scenarios]
+
+
+# ---- bench datagen ---------------------------------------------------------------------------
+def run_datagen_bench(args: argparse.Namespace) -> dict:
+    from engine.data.gpu_datagen import GpuDatagenConfig, jobs_for, run_gpu_datagen
+
+    device = torch.device(args.device)
+    writers = args.writers
+    workers = args.workers or max(1, (os.cpu_count() or 2) - writers - 1)
+    scenarios = envelope_scenarios(args.count, args.seed, args.dt, args.steps)
+    scenarios = scale_to_nodes(scenarios, args.nodes, workers)
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="slipstream-bench-"))
+    config = GpuDatagenConfig(
+        device=args.device, workers=workers, writers=writers, batch_size=args.batch_size
+    )
+    stop = threading.Event()
+    timer = threading.Timer(args.max_seconds, stop.set) if args.max_seconds else None
+    done = 0
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        if done % 50 < n or done == len(scenarios):
+            print(f"  {done}/{len(scenarios)} trajectories", file=sys.stderr, flush=True)
+
+    if timer is not None:
+        timer.start()
+    try:
+        report = run_gpu_datagen(jobs_for(scenarios), out, config, progress=progress, stop=stop)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if not args.out:
+            shutil.rmtree(out, ignore_errors=True)
+    written = len(report.written)
+    return {
+        "benchmark": "datagen",
+        "device": device_name(device),
+        "cpu_cores": os.cpu_count(),
+        "workers": workers,
+        "writers": writers,
+        "target_nodes": args.nodes,
+        "frames": args.steps,
+        "dt": args.dt,
+        "requested": args.count,
+        "stopped_early": stop.is_set(),
+        "trajectories_per_10_min": 600.0 * written / report.wall_time_s,
+        **report.to_dict(),
+    }
+
+
+# ---- bench agreement --------------------------------------------------------------------------
+def _cpu_velocities(scenario: Scenario, mesh: TunnelMesh) -> tuple[np.ndarray, float]:
+    from engine.solver import solve
+
+    start = time.perf_counter()
+    frames = list(solve(scenario, mesh))
+    velocity = np.stack([np.stack([f.u, f.v], axis=-1) for f in frames])
+    return velocity, time.perf_counter() - start
+
+
+def run_agreement_bench(args: argparse.Namespace) -> dict:
+    """Random envelope scenarios with both solvers: relative velocity RMSE over every frame."""
+    device = torch.device(args.device)
+    workers = max(1, min(args.count, (os.cpu_count() or 2) - 1))
+    scenarios = envelope_scenarios(args.count, args.seed, args.dt, args.steps)
+    scenarios = scale_to_nodes(scenarios, args.nodes, workers)
+    meshes = [build_tunnel_mesh(s) for s in scenarios]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        cpu_runs = pool.map(_cpu_velocities, scenarios, meshes)
+        start = time.perf_counter()
+        flows = [prepare_flow(s, m) for s, m in zip(scenarios, meshes, strict=True)]
+        groups: dict[int, list[int]] = {}
+        for i, f in enumerate(flows):
+            groups.setdefault(f.substeps, []).append(i)
+        batched: dict[int, np.ndarray | None] = {}
+        for members in groups.values():
+            run = BatchRun([flows[i] for i in members], device)
+            series: list[list] = [[] for _ in members]
+            for frames in run.frames(args.steps):
+                for k, frame in enumerate(frames):
+                    if frame is not None:
+                        series[k].append(np.stack([frame.u, frame.v], axis=-1))
+            for k, i in enumerate(members):
+                batched[i] = None if k in run.failures else np.stack(series[k])
+        batched_time = time.perf_counter() - start
+        results = []
+        for i, (cpu, cpu_time) in enumerate(cpu_runs):
+            gpu = batched[i]
+            entry = {
+                "nodes": int(cpu.shape[1]),
+                "reynolds": scenarios[i].reynolds,
+                "substeps": flows[i].substeps,
+                "cpu_time_s": cpu_time,
+            }
+            if gpu is None or gpu.shape != cpu.shape:
+                entry["relative_velocity_rmse"] = None
+            else:
+                err = np.sqrt(np.mean((gpu - cpu) ** 2)) / np.sqrt(np.mean(cpu**2))
+                entry["relative_velocity_rmse"] = float(err)
+            results.append(entry)
+    worst = [r["relative_velocity_rmse"] for r in results]
+    return {
+        "benchmark": "agreement",
+        "device": device_name(device),
+        "frames": args.steps,
+        "dt": args.dt,
+        "batched_time_s": batched_time,
+        "worst_relative_velocity_rmse": None if None in worst else max(worst),
+        "passed": None not in worst and max(worst) < 0.01,
+        "trajectories": results,
+    }
+
+
+# ---- command line ------------------------------------------------------------------------------
+def _common(parser: argparse.ArgumentParser, count: int, steps: int) -> None:
+    default = "cuda" if torch.cuda.is_available() else "cpu"
+    parser.add_argument("--device", default=default, help=f"torch device (default {default})")
+    parser.add_argument("--count", type=int, default=count, help="number of scenarios")
+    parser.add_argument("--nodes", type=int, default=2000, help="target mesh vertices")
+    parser.add_argument("--steps", type=int, default=steps, help="frames per trajectory")
+    parser.add_argument("--dt", type=float, default=0.01, help="time between frames [s]")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
+
+
+def register(bench: argparse._SubParsersAction) -> None:
+    parser = bench.add_parser(
+        "datagen",
+        help="trajectories per 10 minutes with the batched solver, meshing to files on disk",
+        description="Generate trajectories from the training envelope with the batched GPU "
+        "solver and report the end-to-end rate (meshing, stepping, writing).",
+    )
+    _common(parser, count=1000, steps=600)
+    parser.add_argument("--workers", type=int, help="meshing processes (default: cores - 3)")
+    parser.add_argument("--writers", type=int, default=2, help="file-writing processes")
+    parser.add_argument("--batch-size", type=int, help="trajectories per batch (default: fit)")
+    parser.add_argument("--max-seconds", type=float, help="start no batch after this long")
+    parser.add_argument("-o", "--out", help="keep the dataset here (default: a deleted temp dir)")
+    parser.set_defaults(run=lambda a: _print(run_datagen_bench(a), a.json))
+
+    parser = bench.add_parser(
+        "agreement",
+        help="batched vs CPU solver on random scenarios: relative velocity RMSE",
+        description=run_agreement_bench.__doc__,
+    )
+    _common(parser, count=4, steps=600)
+    parser.set_defaults(run=lambda a: _print(run_agreement_bench(a), a.json))
+
+
+def _print(result: dict, path: Path | None) -> int:
+    text = json.dumps(result, indent=2)
+    print(text)
+    if path is not None:
+        path.write_text(text + "\n")
+    return 0 if result.get("passed", True) else 1

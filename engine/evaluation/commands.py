@@ -8,9 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.data.trajectory import Trajectory
-from engine.training.distributed import pick_device
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -35,11 +32,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="model name (assets/models/) or file path")
     p.add_argument("--testset", type=Path, required=True, help="folder of test trajectories")
     p.add_argument("--steps", type=int, default=600, help="compared steps per case (600)")
-    p.add_argument("--long-steps", type=int, default=0,
-                   help="also check each case stays finite this long (e.g. 2000; 0: skip)")
+    p.add_argument(
+        "--long-steps",
+        type=int,
+        default=0,
+        help="also check each case stays finite this long (e.g. 2000; 0: skip)",
+    )
     p.add_argument("--json", type=Path, help="write the full results here")
-    p.add_argument("--update-card", action="store_true",
-                   help="store the mean metrics in the model's card")
+    p.add_argument(
+        "--update-card", action="store_true", help="store the mean metrics in the model's card"
+    )
     p.add_argument("--device", help="cpu, cuda, … (default: CUDA if available)")
     p.set_defaults(run=run_evaluate)
 
@@ -49,7 +51,9 @@ def _fmt(x: float | None) -> str:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    from engine.data.trajectory import Trajectory
     from engine.evaluation.compare import compare
+    from engine.training.distributed import pick_device
 
     simulator = None
     device = pick_device(args.device)
@@ -57,25 +61,35 @@ def run_compare(args: argparse.Namespace) -> int:
         from engine.models.simulator import Simulator
 
         simulator = Simulator.load(args.model, device)
-    result = compare(Trajectory.load(args.reference), Trajectory.load(args.prediction),
-                     simulator=simulator, device=device)
+    result = compare(
+        Trajectory.load(args.reference),
+        Trajectory.load(args.prediction),
+        simulator=simulator,
+        device=device,
+    )
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     rel = result["rollout_rmse_relative"]
     print(f"{result['steps']} steps, {result['nodes']} nodes, Re {result['reynolds']:.4g}")
-    print(f"rollout RMSE: velocity {100 * rel['velocity']:.3g} % of Ū, "
-          f"pressure {100 * rel['p']:.3g} % of ρŪ²")
+    print(
+        f"rollout RMSE: velocity {100 * rel['velocity']:.3g} % of Ū, "
+        f"pressure {100 * rel['p']:.3g} % of ρŪ²"
+    )
     if "one_step_rmse_relative" in result:
         one = result["one_step_rmse_relative"]
-        print(f"one-step RMSE: velocity {100 * one['velocity']:.3g} % of Ū, "
-              f"pressure {100 * one['p']:.3g} % of ρŪ²")
+        print(
+            f"one-step RMSE: velocity {100 * one['velocity']:.3g} % of Ū, "
+            f"pressure {100 * one['p']:.3g} % of ρŪ²"
+        )
     for f in result["forces"]:
         ref, pred = f["reference"], f["prediction"]
-        print(f"obstacle {f['obstacle']}: mean c_D {_fmt(ref['cd_mean'])} → "
-              f"{_fmt(pred['cd_mean'])}, c_L amplitude {_fmt(ref['cl_amplitude'])} → "
-              f"{_fmt(pred['cl_amplitude'])}, St {_fmt(ref['strouhal'])} → "
-              f"{_fmt(pred['strouhal'])}")
+        print(
+            f"obstacle {f['obstacle']}: mean c_D {_fmt(ref['cd_mean'])} → "
+            f"{_fmt(pred['cd_mean'])}, c_L amplitude {_fmt(ref['cl_amplitude'])} → "
+            f"{_fmt(pred['cl_amplitude'])}, St {_fmt(ref['strouhal'])} → "
+            f"{_fmt(pred['strouhal'])}"
+        )
     return 0
 
 
@@ -83,21 +97,30 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from engine.evaluation.evaluate import evaluate, markdown_table
     from engine.models import zoo
     from engine.models.simulator import Simulator
+    from engine.training.distributed import pick_device
 
     device = pick_device(args.device)
     simulator = Simulator.load(args.model, device)
     cases: list[dict[str, Any]] = []
     mean: dict[str, Any] = {}
-    for item in evaluate(simulator, args.testset, steps=args.steps, long_steps=args.long_steps,
-                         device=device):
+    for item in evaluate(
+        simulator, args.testset, steps=args.steps, long_steps=args.long_steps, device=device
+    ):
         if "mean" in item:
             mean = item["mean"]
         else:
             cases.append(item)
             print(f"{item['case']}: done", file=sys.stderr)
     print(markdown_table(cases, mean))
-    results = {"model": simulator.card.name, "testset": str(args.testset), "steps": args.steps,
-               "long_steps": args.long_steps, "device": str(device), "cases": cases, "mean": mean}
+    results = {
+        "model": simulator.card.name,
+        "testset": str(args.testset),
+        "steps": args.steps,
+        "long_steps": args.long_steps,
+        "device": str(device),
+        "cases": cases,
+        "mean": mean,
+    }
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if args.update_card:

@@ -56,22 +56,31 @@ def evaluate_case(
     frames: list[Frame] = []
     diverged_at = None
     try:
-        run = rollout(simulator, scenario, max(steps, long_steps), device, mesh=mesh,
-                      initial=reference.frame(0))
+        run = rollout(
+            simulator,
+            scenario,
+            max(steps, long_steps),
+            device,
+            mesh=mesh,
+            initial=reference.frame(0),
+        )
         for frame in run:
             if frame.step <= steps:
                 frames.append(frame)
     except DivergenceError as exc:
         diverged_at = exc.step
-    case: dict[str, Any] = {"case": name, "nodes": reference.num_nodes, "steps": steps,
-                            "diverged_at": diverged_at}
+    case: dict[str, Any] = {
+        "case": name,
+        "nodes": reference.num_nodes,
+        "steps": steps,
+        "diverged_at": diverged_at,
+    }
     if long_steps:
         case["long_steps"] = long_steps
     if len(frames) < 2:
         return case
     prediction = Trajectory.from_frames(mesh, frames, reference.scenario)
-    case.update(compare(head(reference, steps + 1), prediction, simulator=simulator,
-                        device=device))
+    case.update(compare(head(reference, steps + 1), prediction, simulator=simulator, device=device))
     return case
 
 
@@ -113,8 +122,14 @@ def evaluate(
         raise DataFormatError(f"{testset}: no trajectories to evaluate on")
     cases = []
     for path in files:
-        case = evaluate_case(simulator, Trajectory.load(path), path.stem, steps=steps,
-                             long_steps=long_steps, device=torch.device(device))
+        case = evaluate_case(
+            simulator,
+            Trajectory.load(path),
+            path.stem,
+            steps=steps,
+            long_steps=long_steps,
+            device=torch.device(device),
+        )
         cases.append(case)
         yield case
     yield {"mean": summarise(cases)}
@@ -126,8 +141,10 @@ def _pct(x: float | None) -> str:
 
 def markdown_table(cases: list[dict[str, Any]], mean: dict[str, Any]) -> str:
     """The issue-7 table: errors in % of Ū (velocity), ρŪ² (pressure) or of the solver's value."""
-    head_row = ("| case | nodes | steps | velocity RMSE %Ū | pressure RMSE %ρŪ² | one-step %Ū "
-                "| c_D mean err % | c_L amp. err % | St err % | diverged at |")
+    head_row = (
+        "| case | nodes | steps | velocity RMSE %Ū | pressure RMSE %ρŪ² | one-step %Ū "
+        "| c_D mean err % | c_L amp. err % | St err % | diverged at |"
+    )
     lines = [head_row, "|" + "---|" * 10]
     for c in cases:
         rel = c.get("rollout_rmse_relative", {})

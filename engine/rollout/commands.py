@@ -6,17 +6,14 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tqdm import tqdm
-
-from engine.data.trajectory import Trajectory
 from engine.errors import DivergenceError
-from engine.frame import Frame
-from engine.geometry.mesh import TunnelMesh
-from engine.rollout.reference import trajectory_mesh
-from engine.rollout.rollout import rollout
 from engine.scenario import Scenario
-from engine.training.distributed import pick_device
+
+if TYPE_CHECKING:
+    from engine.frame import Frame
+    from engine.geometry.mesh import TunnelMesh
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine.data.trajectory import Trajectory
     from engine.models.simulator import Simulator
+    from engine.rollout.reference import trajectory_mesh
+    from engine.rollout.rollout import rollout
+    from engine.training.distributed import pick_device
 
     scenario = Scenario.load(args.scenario)
     device = pick_device(args.device)
@@ -59,8 +62,12 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     attrs = {"model": simulator.card.name, "device": str(device)}
     try:
-        for frame in tqdm(rollout(simulator, scenario, steps, device, mesh=mesh, initial=initial),
-                          total=steps + 1, unit="step", file=sys.stderr):
+        for frame in tqdm(
+            rollout(simulator, scenario, steps, device, mesh=mesh, initial=initial),
+            total=steps + 1,
+            unit="step",
+            file=sys.stderr,
+        ):
             frames.append(frame)
     except DivergenceError as exc:
         attrs["diverged_at"] = exc.step

@@ -1,4 +1,4 @@
-"""``python -m engine train CONFIG``: train a simulator, alone or under ``torchrun``."""
+"""``python -m engine train CONFIG`` (alone or under ``torchrun``) and ``campaign`` jobs."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tqdm import tqdm
-
 from engine.training.config import TrainConfig
-from engine.training.distributed import join_world, leave_world
-from engine.training.trainer import Trainer
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,8 +24,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1, … (default: CUDA if available)")
     p.set_defaults(run=run)
 
+    p = subparsers.add_parser(
+        "campaign",
+        help="one time-boxed job: generate data on the CPU cores while training on the GPU",
+        description="Runs datagen in the background, trains on the trajectories as they land, "
+        "stops before --minutes, evaluates, and leaves checkpoint + metrics.json in --out. "
+        "Pass the previous job's folder as --resume to continue the campaign.",
+    )
+    p.add_argument("config", type=Path, help="training config (JSON; see configs/)")
+    p.add_argument("--out", type=Path, required=True, help="folder for checkpoint and metrics")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        help="previous job's folder (ignored when it holds no checkpoint yet)",
+    )
+    p.add_argument("--minutes", type=float, default=9.0, help="wall-clock budget of the job (9)")
+    p.add_argument("--workers", type=int, help="datagen worker processes (default: cores − 2)")
+    p.add_argument("--data", type=Path, help="datagen output folder (default: a temporary one)")
+    p.add_argument(
+        "--testset",
+        type=Path,
+        help="held-out trajectories to evaluate on (default: this job's validation split)",
+    )
+    p.add_argument(
+        "--eval-minutes",
+        type=float,
+        default=1.0,
+        help="time kept back for evaluation and saving (1)",
+    )
+    p.add_argument("--eval-steps", type=int, default=100, help="rollout steps per test case")
+    p.add_argument("--seed", type=int, default=0, help="base datagen seed of the campaign")
+    p.set_defaults(run=run_campaign)
+
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine.training.distributed import join_world, leave_world
+    from engine.training.trainer import Trainer
+
     config = TrainConfig.load(args.config)
     if args.data is not None:
         config = config.replace(data=str(args.data.resolve()))
@@ -60,4 +93,29 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"checkpoint": str(out), **trainer.summary()}, default=str))
     finally:
         leave_world(world)
+    return 0
+
+
+def run_campaign(args: argparse.Namespace) -> int:
+    from engine.training.campaign import CampaignJob, is_checkpoint, run_job
+
+    resume = args.resume if args.resume is not None and is_checkpoint(args.resume) else None
+    job = CampaignJob(
+        config=TrainConfig.load(args.config),
+        out=args.out,
+        resume=resume,
+        minutes=args.minutes,
+        data=args.data,
+        testset=args.testset,
+        eval_minutes=args.eval_minutes,
+        eval_steps=args.eval_steps,
+        seed=args.seed,
+        **({"workers": args.workers} if args.workers else {}),
+    )
+    metrics = run_job(job)
+    print(
+        json.dumps(
+            {k: metrics[k] for k in ("job", "training", "trajectories", "seconds")}, default=str
+        )
+    )
     return 0

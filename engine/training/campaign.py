@@ -1,0 +1,178 @@
+"""One job of a training campaign: generate data on the cores while training on the GPU.
+
+A job runs the data generator as a background process (fresh scenarios, seeded by how many jobs
+came before), trains on whatever trajectories exist as they land, stops itself before its time
+is up, evaluates on trajectories it never trained on, and leaves a complete checkpoint plus
+``metrics.json`` in the output folder. Handing that folder to the next job as ``--resume``
+continues the campaign: weights, optimizer moments and the learning-rate schedule all carry on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.data.dataset import open_dataset
+from engine.errors import ConfigError
+from engine.evaluation.evaluate import evaluate_case, summarise
+from engine.training.checkpoint import STATE_NAME, read_checkpoint
+from engine.training.config import TrainConfig
+from engine.training.distributed import join_world
+from engine.training.trainer import Trainer
+
+METRICS_NAME = "metrics.json"
+MAX_FILE_BYTES = 16 * 2**20  # what a job may hand back per file
+SEEDS_PER_JOB = 100_003  # datagen seeds of successive jobs never overlap
+
+
+@dataclass(frozen=True)
+class CampaignJob:
+    """Settings of one job; ``minutes`` is its whole wall-clock budget, start-up included."""
+
+    config: TrainConfig
+    out: Path
+    resume: Path | None = None
+    minutes: float = 9.0
+    data: Path | None = None  # where datagen writes (default: a fresh temporary folder)
+    testset: Path | None = None  # held-out trajectories (default: this job's validation split)
+    workers: int = max(1, (os.cpu_count() or 2) - 2)
+    count: int = 10_000  # trajectories to ask datagen for; the job ends long before
+    eval_minutes: float = 1.0  # kept back for evaluation and saving
+    eval_steps: int = 100
+    seed: int = 0
+
+
+def _start_datagen(job: CampaignJob, data: Path, seed: int, log: Path) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "-m",
+        "engine",
+        "datagen",
+        "--count",
+        str(job.count),
+        "--seed",
+        str(seed),
+        "-o",
+        str(data),
+        "--workers",
+        str(job.workers),
+    ]
+    with log.open("w") as out:
+        # Its own session, so stopping it reaches its worker processes too.
+        return subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _stop(process: subprocess.Popen, grace: float = 10.0) -> int | None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode
+
+
+def _evaluate(trainer: Trainer, files: list[Path], steps: int, deadline: float) -> dict[str, Any]:
+    """Evaluate case by case until the files or the time run out."""
+    from engine.data.trajectory import Trajectory
+
+    cases = []
+    for path in files:
+        if time.monotonic() >= deadline:
+            break
+        cases.append(
+            evaluate_case(
+                trainer.simulator,
+                Trajectory.load(path),
+                path.stem,
+                steps=steps,
+                long_steps=0,
+                device=trainer.device,
+            )
+        )
+    compact = [
+        {
+            k: c.get(k)
+            for k in (
+                "case",
+                "nodes",
+                "steps",
+                "diverged_at",
+                "rollout_rmse_relative",
+                "one_step_rmse_relative",
+            )
+        }
+        for c in cases
+    ]
+    return {"mean": summarise(cases), "cases": compact} if cases else {}
+
+
+def run_job(job: CampaignJob) -> dict[str, Any]:
+    """Run one campaign job; returns (and writes) its metrics."""
+    start = time.monotonic()
+    end = start + 60.0 * job.minutes
+    if job.minutes <= job.eval_minutes:
+        raise ConfigError(f"minutes ({job.minutes}) must exceed eval_minutes ({job.eval_minutes})")
+    previous_jobs = read_checkpoint(job.resume).state.jobs if job.resume is not None else 0
+    seed = job.seed + SEEDS_PER_JOB * previous_jobs
+    data = job.data or Path(tempfile.mkdtemp(prefix="slipstream-campaign-"))
+    data.mkdir(parents=True, exist_ok=True)
+    job.out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - job.workers))
+    datagen = _start_datagen(job, data, seed, data / "datagen.log")
+    try:
+        config = job.config.replace(
+            data=str(data.resolve()), wait_minutes=max(0.1, job.minutes - job.eval_minutes - 0.5)
+        )
+        trainer = Trainer(
+            config, job.out, join_world(), resume=job.resume, deadline=end - 60.0 * job.eval_minutes
+        )
+        last = None
+        for last in trainer.run():  # noqa: B007 - only the final report is kept
+            pass
+    finally:
+        datagen_status = _stop(datagen)
+    trained_at = time.monotonic()
+    test_files = (
+        open_dataset(job.testset).files()
+        if job.testset is not None
+        else open_dataset(data).files("valid")
+    )
+    evaluation = _evaluate(trainer, test_files, job.eval_steps, end - 15.0)
+    dataset = open_dataset(data)
+    metrics = {
+        "job": trainer.state.jobs,
+        "datagen_seed": seed,
+        "datagen_exit": datagen_status,
+        "trajectories": {split: len(dataset.files(split)) for split in ("train", "valid", "test")},
+        "training": trainer.summary(),
+        "final_loss": None if last is None else last.loss,
+        "final_lr": None if last is None else last.lr,
+        "schedule_fraction": None if last is None else last.fraction,
+        "evaluation": evaluation,
+        "testset": str(job.testset) if job.testset else "this job's validation split",
+        "seconds": {"training": trained_at - start, "total": time.monotonic() - start},
+        "device": str(trainer.device),
+    }
+    metrics["oversized_files"] = [
+        p.name for p in job.out.iterdir() if p.is_file() and p.stat().st_size > MAX_FILE_BYTES
+    ]
+    (job.out / METRICS_NAME).write_text(json.dumps(metrics, indent=1, default=str) + "\n")
+    return metrics
+
+
+def is_checkpoint(path: Path) -> bool:
+    return (path / STATE_NAME).is_file()

@@ -1,0 +1,1 @@
+"""Accuracy of learned rollouts against the reference solver: metrics, compare and evaluate."""

@@ -1,0 +1,1 @@
+"""Training learned simulators: configs, the DDP-ready loop, checkpoints and campaign jobs."""

@@ -110,9 +110,9 @@ class FlowSpaces:
         vbasis = CellBasis(mesh, ElementTriP2(), intorder=QUADRATURE_ORDER)
         pbasis = vbasis.with_element(ElementTriP1())
         dx = vbasis.dx  # [E, Q]
-        phi = np.stack([f[0].value for f in vbasis.basis], axis=1)  # [E, 6, Q]
+        phi = np.stack([np.asarray(f[0]) for f in vbasis.basis], axis=1)  # [E, 6, Q]
         dphi = np.stack([f[0].grad for f in vbasis.basis], axis=2)  # [2, E, 6, Q]
-        psi = np.stack([f[0].value for f in pbasis.basis], axis=1)  # [E, 3, Q]
+        psi = np.stack([np.asarray(f[0]) for f in pbasis.basis], axis=1)  # [E, 3, Q]
         dpsi = np.stack([f[0].grad for f in pbasis.basis], axis=2)  # [2, E, 3, Q]
 
         vdofs, pdofs = vbasis.element_dofs, pbasis.element_dofs

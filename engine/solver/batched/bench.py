@@ -322,3 +322,23 @@ def _print(result: dict, path: Path | None) -> int:
     if path is not None:
         path.write_text(text + "\n")
     return 0 if result.get("passed", True) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """These benchmarks and ``dfg`` without the rest of the CLI (GPU hosts lack the GUI stack)."""
+    from engine.bench import dfg
+
+    parser = argparse.ArgumentParser(prog="python -m engine.solver.batched.bench")
+    bench = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    dfg.register(bench)
+    register(bench)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except SlipstreamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""evaluate: rollouts of a model over a solved test set, the table, metrics into the card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.cli import main
+from engine.data.trajectory import Trajectory
+from engine.evaluation.evaluate import evaluate, markdown_table
+from engine.geometry import build_tunnel_mesh
+from engine.models.card import ModelCard
+from engine.models.simulator import Simulator, SimulatorConfig
+from engine.scenario import Circle, Inflow, MeshSpec, Rectangle, Scenario, TimeSpec
+from engine.solver.transient import solve
+
+STEPS = 8
+
+
+@pytest.fixture(scope="module")
+def testset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("testset")
+    shapes = {
+        "cylinder": Circle((0.3, 0.2), 0.05),
+        "square": Rectangle((0.3, 0.2), (0.08, 0.08), 45),
+    }
+    for name, shape in shapes.items():
+        scenario = Scenario(
+            obstacles=(shape,),
+            inflow=Inflow(mean_speed=1.0, ramp_time=0.05),
+            mesh=MeshSpec(size=0.07, obstacle_size=0.025),
+            time=TimeSpec(dt=0.02, steps=STEPS),
+            name=name,
+        )
+        mesh = build_tunnel_mesh(scenario)
+        Trajectory.from_frames(mesh, solve(scenario, mesh), scenario.to_dict()).save(
+            root / f"{name}.h5"
+        )
+    return root
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    cfg = SimulatorConfig.from_dict(
+        {
+            "architecture": "meshgraphnet",
+            "name": "tiny-eval",
+            "arguments": {"latent": 16, "num_blocks": 1},
+        }
+    )
+    Simulator.from_config(cfg).save(tmp_path / "tiny-eval")
+    return tmp_path / "tiny-eval"
+
+
+def test_evaluate_yields_cases_then_the_mean(testset: Path, model: Path) -> None:
+    results = list(evaluate(Simulator.load(model), testset, steps=5, long_steps=12))
+    *cases, summary = results
+    assert [c["case"] for c in cases] == ["cylinder", "square"]
+    for case in cases:
+        assert case["steps"] == 5 and case["long_steps"] == 12
+        assert case["rollout_rmse_relative"]["velocity"] > 0
+        assert "one_step_rmse_relative" in case and len(case["forces"]) == 1
+    mean = summary["mean"]
+    assert mean["cases"] == 2
+    expected = sum(c["rollout_rmse_relative"]["velocity"] for c in cases) / 2
+    assert mean["velocity_rmse_rel"] == pytest.approx(expected)
+    # too short to shed: force errors are not averaged over non-shedding cases
+    assert mean["shedding_obstacles"] == 0 and mean["strouhal_error"] is None
+    table = markdown_table(cases, mean).splitlines()
+    assert len(table) == 2 + 2 + 1 and table[-1].startswith("| **mean** (2 cases)")
+
+
+def test_steps_are_capped_by_the_reference(testset: Path, model: Path) -> None:
+    *cases, _ = evaluate(Simulator.load(model), testset, steps=600)
+    assert all(c["steps"] == STEPS for c in cases)
+
+
+def test_evaluate_command_writes_json_and_updates_the_card(
+    testset: Path, model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "eval.json"
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(model),
+            "--testset",
+            str(testset),
+            "--steps",
+            "4",
+            "--json",
+            str(out),
+            "--update-card",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 0
+    results = json.loads(out.read_text())
+    assert results["model"] == "tiny-eval" and len(results["cases"]) == 2
+    card = ModelCard.load(model.with_suffix(".json"))
+    assert card.metrics["testset"] == testset.name and card.metrics["steps"] == 4
+    assert card.metrics["velocity_rmse_rel"] == pytest.approx(results["mean"]["velocity_rmse_rel"])
+    Simulator.load(model)  # the updated card still loads with its weights

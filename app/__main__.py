@@ -28,12 +28,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overlay", choices=("none", "streamlines", "glyphs"))
     parser.add_argument("--edges", action="store_true", help="show mesh edges")
     parser.add_argument("--screenshot", type=Path, help="save the viewport as PNG after the run")
-    parser.add_argument("--export", type=Path, metavar="DIR",
-                        help="after the run, write VTU+PVD, CSV and a PNG to DIR")
+    parser.add_argument(
+        "--export",
+        type=Path,
+        metavar="DIR",
+        help="after the run, write VTU+PVD, CSV and a PNG to DIR",
+    )
     parser.add_argument("--quit", action="store_true", help="quit when the script is done")
     parser.add_argument("--size", default="1400x900", help="window size WxH (default 1400x900)")
-    parser.add_argument("--msaa", type=int, default=0,
-                        help="multisampling (0 is fastest; 8 looks smoother on a real GPU)")
+    parser.add_argument(
+        "--msaa",
+        type=int,
+        default=0,
+        help="multisampling (0 is fastest; 8 looks smoother on a real GPU)",
+    )
     return parser
 
 
@@ -49,8 +57,9 @@ def initial_session(args: argparse.Namespace) -> Session:
     if not args.session:
         session.model = backends.default_choice(args.device)
     if args.model:
-        device = args.device or (backends.best_device() if args.model != REFERENCE_BACKEND
-                                 else "cpu")
+        device = args.device or (
+            backends.best_device() if args.model != REFERENCE_BACKEND else "cpu"
+        )
         session.model = ModelChoice(args.model, device)
     if args.steps:
         session.run = RunSettings(steps=args.steps, playback_rate=session.run.playback_rate)
@@ -87,8 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.resize(width, height)
     window.show()
     sys.excepthook = lambda kind, exc, tb: _report_unexpected(window, exc, scripted)
-    script = Script(window, steps=args.steps, screenshot=args.screenshot, export=args.export,
-                    quit_when_done=args.quit)
+    script = Script(
+        window,
+        steps=args.steps,
+        screenshot=args.screenshot,
+        export=args.export,
+        quit_when_done=args.quit,
+    )
     script.start()
     status = app.exec()
     return script.exit_code if args.quit else status

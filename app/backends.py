@@ -106,7 +106,9 @@ def load_simulator(choice: ModelChoice) -> Any:
     return _load_simulator(choice.backend, choice.device)
 
 
-def envelope_warnings(choice: ModelChoice, scenario: Scenario, mesh: TunnelMesh | None) -> list[str]:
+def envelope_warnings(
+    choice: ModelChoice, scenario: Scenario, mesh: TunnelMesh | None
+) -> list[str]:
     """Where the scenario lies outside what the chosen model was trained on (empty: inside)."""
     if choice.is_reference:
         return []

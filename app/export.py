@@ -80,13 +80,17 @@ def write_forces_csv(history: History, path: Path) -> Path:
     header = ["time"]
     for i in range(1, n_obs + 1):
         header += [f"c_D_{i}", f"c_L_{i}", f"drag_{i}", f"lift_{i}"]
-    rows = np.column_stack(
-        [history.time]
-        + [
-            np.column_stack([history.coefficients[:, i], history.forces[:, i]])
-            for i in range(n_obs)
-        ]
-    ) if len(history.time) else np.zeros((0, len(header)))
+    rows = (
+        np.column_stack(
+            [history.time]
+            + [
+                np.column_stack([history.coefficients[:, i], history.forces[:, i]])
+                for i in range(n_obs)
+            ]
+        )
+        if len(history.time)
+        else np.zeros((0, len(header)))
+    )
     _write_table(path, header, rows)
     return path
 
@@ -98,9 +102,9 @@ def write_probes_csv(
     header = ["time"]
     for i, (x, y) in enumerate(probes, start=1):
         header += [f"u_{i}({x:.4g};{y:.4g})", f"v_{i}", f"p_{i}"]
-    rows = np.array([
-        [f.time, *np.column_stack([f.u[nodes], f.v[nodes], f.p[nodes]]).ravel()] for f in frames
-    ]).reshape(len(frames), len(header))
+    rows = np.array(
+        [[f.time, *np.column_stack([f.u[nodes], f.v[nodes], f.p[nodes]]).ravel()] for f in frames]
+    ).reshape(len(frames), len(header))
     _write_table(path, header, rows)
     return path
 

@@ -29,10 +29,13 @@ class FrameStore:
     def __init__(self, budget_bytes: int = 512 * 2**20) -> None:
         self.budget_bytes = budget_bytes
         self._lock = threading.Lock()
+        self.generation = 0
         self.clear()
 
     def clear(self) -> None:
+        """Forget the run; frames still arriving from a run started before are then refused."""
         with self._lock:
+            self.generation += 1
             self._frames: list[Frame] = []
             self._stride = 1
             self._latest: Frame | None = None
@@ -42,7 +45,8 @@ class FrameStore:
             self._forces: list[np.ndarray] = []
             self._ms: list[float] = []
 
-    def append(self, frame: Frame, ms_per_step: float = 0.0) -> None:
+    def append(self, frame: Frame, ms_per_step: float = 0.0, generation: int | None = None) -> bool:
+        """Record a frame; False (and nothing stored) if ``generation`` is not the current one."""
         frame = Frame(
             frame.step,
             float(frame.time),
@@ -53,6 +57,8 @@ class FrameStore:
             np.asarray(frame.coefficients, dtype=np.float64).copy(),
         )
         with self._lock:
+            if generation is not None and generation != self.generation:
+                return False
             if self._count % self._stride == 0:
                 self._frames.append(frame)
                 if len(self._frames) * _nbytes(frame) > self.budget_bytes:
@@ -64,6 +70,7 @@ class FrameStore:
             self._coefficients.append(frame.coefficients)
             self._forces.append(frame.forces)
             self._ms.append(ms_per_step)
+        return True
 
     @property
     def count(self) -> int:

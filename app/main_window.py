@@ -72,7 +72,9 @@ def geometry_key(scenario: Scenario) -> str:
 def error_text(exc: BaseException) -> str:
     if isinstance(exc, SlipstreamError):
         return str(exc)
-    return f"Unexpected {type(exc).__name__}: {exc}\n(This is a bug in Slipstream; please report it.)"
+    return (
+        f"Unexpected {type(exc).__name__}: {exc}\n(This is a bug in Slipstream; please report it.)"
+    )
 
 
 class MainWindow(QMainWindow):
@@ -132,8 +134,13 @@ class MainWindow(QMainWindow):
         self.run_panel = RunPanel(self.state)
         self.view_panel = ViewPanel(self.state)
         self.plots = PlotsPanel(self.store)
-        left = [("Geometry", self.geometry_panel), ("Inflow && fluid", self.inflow_panel),
-                ("Model", self.model_panel), ("Run", self.run_panel), ("View", self.view_panel)]
+        left = [
+            ("Geometry", self.geometry_panel),
+            ("Inflow && fluid", self.inflow_panel),
+            ("Model", self.model_panel),
+            ("Run", self.run_panel),
+            ("View", self.view_panel),
+        ]
         docks = [self._dock(title, w, Qt.DockWidgetArea.LeftDockWidgetArea) for title, w in left]
         for dock in docks[1:3]:
             self.tabifyDockWidget(docks[0], dock)
@@ -190,11 +197,15 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    # ---- menus and shortcuts -------------------------------------------------------------------
+    # ---- menus and shortcuts --------------------------------------------------------------------
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self._action(file_menu, "Open scenario or session…", self.open_file_dialog,
-                     QKeySequence.StandardKey.Open)
+        self._action(
+            file_menu,
+            "Open scenario or session…",
+            self.open_file_dialog,
+            QKeySequence.StandardKey.Open,
+        )
         self._action(file_menu, "Open geometry…", self.open_geometry_dialog)
         presets = file_menu.addMenu("Presets")
         for path in sorted(SCENARIOS_DIR.glob("*.json")):
@@ -202,8 +213,9 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Recent files")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         file_menu.addSeparator()
-        self._action(file_menu, "Save session…", self.save_session_dialog,
-                     QKeySequence.StandardKey.Save)
+        self._action(
+            file_menu, "Save session…", self.save_session_dialog, QKeySequence.StandardKey.Save
+        )
         self._action(file_menu, "Save scenario…", self.save_scenario_dialog)
         self._action(file_menu, "Export…", self.export_dialog, QKeySequence("Ctrl+E"))
         self._action(file_menu, "Screenshot…", self.screenshot_dialog)
@@ -235,7 +247,7 @@ class MainWindow(QMainWindow):
         for path in self.recent.list():
             self.recent_menu.addAction(path, lambda p=path: self.open_path(Path(p)))
 
-    # ---- errors --------------------------------------------------------------------------------
+    # ---- errors ---------------------------------------------------------------------------------
     def show_error(self, title: str, exc: BaseException | str) -> None:
         """Tell the user, in words: a message box when interactive, stderr in scripted mode."""
         text = exc if isinstance(exc, str) else error_text(exc)
@@ -246,9 +258,10 @@ class MainWindow(QMainWindow):
         else:
             print(f"error: {title}: {text}", file=sys.stderr)
 
-    # ---- files ---------------------------------------------------------------------------------
+    # ---- files ----------------------------------------------------------------------------------
     def open_path(self, path: Path) -> bool:
-        """Open a scenario, session, shape or mesh file by its type; False (and a message) if not."""
+        """Open a scenario, session, shape or mesh file by its type; on failure say why, and
+        return False."""
         path = Path(path)
         suffix = path.suffix.lower()
         try:
@@ -259,9 +272,11 @@ class MainWindow(QMainWindow):
             elif suffix in MESH_FILE_SUFFIXES:
                 self.use_mesh_file(path)
             else:
-                raise SlipstreamError(f"{path.name}: Slipstream does not open {suffix or 'these'} "
-                                      "files (scenario/session .json, shape .dat/.stl/.obj/.ply, "
-                                      "mesh .msh/.vtu)")
+                raise SlipstreamError(
+                    f"{path.name}: Slipstream does not open {suffix or 'these'} "
+                    "files (scenario/session .json, shape .dat/.stl/.obj/.ply, "
+                    "mesh .msh/.vtu)"
+                )
         except (SlipstreamError, OSError, ValueError) as exc:
             self.show_error(f"Cannot open {path.name}", exc)
             return False
@@ -293,8 +308,11 @@ class MainWindow(QMainWindow):
 
         scenario = self.state.scenario
         tunnel = scenario.tunnel
-        obstacle = FileShape(str(path.resolve()), (0.3 * tunnel.length, 0.5 * tunnel.height),
-                             scale=0.4 * tunnel.height)
+        obstacle = FileShape(
+            str(path.resolve()),
+            (0.3 * tunnel.length, 0.5 * tunnel.height),
+            scale=0.4 * tunnel.height,
+        )
         outline(obstacle, scenario)  # raises GeometryError for a broken file
         if not self.geometry_panel.apply(
             scenario.replace(obstacles=(*scenario.obstacles, obstacle))
@@ -310,11 +328,12 @@ class MainWindow(QMainWindow):
         mesh = load_mesh_file(path)
         lo, hi = mesh.points.min(axis=0), mesh.points.max(axis=0)
         scenario = self.state.scenario
-        tunnel = replace(scenario.tunnel, length=float(hi[0] - lo[0]),
-                         height=float(hi[1] - lo[1]))
-        self.state.set_scenario(scenario.replace(
-            tunnel=tunnel, obstacles=(), mesh=replace(scenario.mesh, file=str(path.resolve()))
-        ))
+        tunnel = replace(scenario.tunnel, length=float(hi[0] - lo[0]), height=float(hi[1] - lo[1]))
+        self.state.set_scenario(
+            scenario.replace(
+                tunnel=tunnel, obstacles=(), mesh=replace(scenario.mesh, file=str(path.resolve()))
+            )
+        )
 
     def open_file_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -334,8 +353,9 @@ class MainWindow(QMainWindow):
             self, "Open model", "", "Slipstream model (*.safetensors *.json)"
         )
         if path:
-            self.state.set_model(ModelChoice(str(Path(path).with_suffix("")),
-                                             self.state.model.device))
+            self.state.set_model(
+                ModelChoice(str(Path(path).with_suffix("")), self.state.model.device)
+            )
 
     def save_session(self, path: Path) -> None:
         try:
@@ -373,7 +393,7 @@ class MainWindow(QMainWindow):
             if url.isLocalFile():
                 self.open_path(Path(url.toLocalFile()))
 
-    # ---- meshing -------------------------------------------------------------------------------
+    # ---- meshing --------------------------------------------------------------------------------
     def _scenario_changed(self, scenario: Scenario) -> None:
         self.reset()
         if geometry_key(scenario) != self._mesh_key:
@@ -422,7 +442,7 @@ class MainWindow(QMainWindow):
     def mesh_is_current(self) -> bool:
         return self.mesh is not None and self._mesh_key == geometry_key(self.state.scenario)
 
-    # ---- model ---------------------------------------------------------------------------------
+    # ---- model ----------------------------------------------------------------------------------
     def _model_changed(self) -> None:
         self.reset()
         self._update_status()
@@ -454,7 +474,7 @@ class MainWindow(QMainWindow):
             warnings = simulator.card.envelope_warnings(self.state.scenario, self.mesh)
         self.model_panel.show_card(backends.describe_card(simulator.card), warnings)
 
-    # ---- running -------------------------------------------------------------------------------
+    # ---- running --------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
         return self.worker is not None and self.worker.isRunning()
@@ -554,7 +574,7 @@ class MainWindow(QMainWindow):
         ok = self.mesher.wait(timeout_ms) and self.model_loader.wait(timeout_ms)
         return ok and not any(w.isRunning() for w in self.findChildren(RunWorker))
 
-    # ---- the render loop -----------------------------------------------------------------------
+    # ---- the render loop ------------------------------------------------------------------------
     def _tick(self) -> None:
         """Show the newest frame if there is one we have not shown; frames in between are
         skipped, which is how a slow render drops frames instead of falling behind."""
@@ -627,7 +647,7 @@ class MainWindow(QMainWindow):
             "Click in the viewport to place a probe" if on else "", 5000 if on else 1
         )
 
-    # ---- export --------------------------------------------------------------------------------
+    # ---- export ---------------------------------------------------------------------------------
     def export_dialog(self) -> None:
         if not self.store.count or self.mesh is None:
             self.show_error("Nothing to export", "Run the simulation first.")
@@ -670,8 +690,9 @@ class MainWindow(QMainWindow):
                 written.append(write_forces_csv(self.store.history(), out / "forces.csv"))
                 if self.state.probes:
                     nodes = self.viewport.probe_nodes(self.state.probes)
-                    written.append(write_probes_csv(frames, self.state.probes, nodes,
-                                                    out / "probes.csv"))
+                    written.append(
+                        write_probes_csv(frames, self.state.probes, nodes, out / "probes.csv")
+                    )
             if options.png and not cancelled():
                 path = out / "frame.png"
                 self.viewport.screenshot(str(path))
@@ -680,8 +701,14 @@ class MainWindow(QMainWindow):
                 if cancelled():
                     break
                 progress.setLabelText(f"Rendering {suffix.upper()} movie…")
-                movie = write_movie(self._rendered(frames), out / f"run.{suffix}",
-                                    options.movie_fps, len(frames), report, cancelled)
+                movie = write_movie(
+                    self._rendered(frames),
+                    out / f"run.{suffix}",
+                    options.movie_fps,
+                    len(frames),
+                    report,
+                    cancelled,
+                )
                 if movie is not None:
                     written.append(movie)
         except (SlipstreamError, OSError, ValueError, RuntimeError) as exc:
@@ -700,7 +727,7 @@ class MainWindow(QMainWindow):
             self.viewport.show_frame(frame)
             yield self.viewport.plotter.screenshot(None, return_img=True)
 
-    # ---- shutdown ------------------------------------------------------------------------------
+    # ---- shutdown -------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         self.render_timer.stop()
         self.plot_timer.stop()

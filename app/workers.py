@@ -39,6 +39,7 @@ class RunWorker(QThread):
         super().__init__(parent)
         self._make_source = make_source
         self._store = store
+        self._generation = store.generation  # a reset of the store disowns this run's frames
         self.max_rate = max_rate
         self._cancel = threading.Event()
         self._go = threading.Event()
@@ -83,7 +84,9 @@ class RunWorker(QThread):
                 if frame is None:
                     break
                 elapsed = time.perf_counter() - started
-                self._store.append(frame, 1000.0 * elapsed)
+                if not self._store.append(frame, 1000.0 * elapsed, self._generation):
+                    outcome = "cancelled"
+                    break
                 if self.max_rate > 0:
                     self._cancel.wait(max(0.0, 1.0 / self.max_rate - elapsed))
             if self._cancel.is_set():

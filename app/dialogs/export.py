@@ -48,8 +48,16 @@ class ExportDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        for w in (self.whole_run, self.current, self.vtk, self.xdmf, self.csv, self.png, self.mp4,
-                  self.gif):
+        for w in (
+            self.whole_run,
+            self.current,
+            self.vtk,
+            self.xdmf,
+            self.csv,
+            self.png,
+            self.mp4,
+            self.gif,
+        ):
             layout.addWidget(w)
         layout.addLayout(row)
         layout.addWidget(buttons)

@@ -85,29 +85,50 @@ def parameters(obstacle: Obstacle) -> list[Parameter]:
     """The editable numbers of ``obstacle``: position, rotation and size."""
     span = 1e4
     out = [
-        Parameter("Centre x [m]", lambda o: o.center[0],
-                  lambda o, v: moved(o, (v, o.center[1])), -span, 0.01),
-        Parameter("Centre y [m]", lambda o: o.center[1],
-                  lambda o, v: moved(o, (o.center[0], v)), -span, 0.01),
+        Parameter(
+            "Centre x [m]",
+            lambda o: o.center[0],
+            lambda o, v: moved(o, (v, o.center[1])),
+            -span,
+            0.01,
+        ),
+        Parameter(
+            "Centre y [m]",
+            lambda o: o.center[1],
+            lambda o, v: moved(o, (o.center[0], v)),
+            -span,
+            0.01,
+        ),
     ]
     if hasattr(obstacle, "angle_deg"):
-        out.append(Parameter("Angle [°]", lambda o: o.angle_deg,
-                             lambda o, v: replace(o, angle_deg=v), -360.0, 1.0))
+        out.append(
+            Parameter(
+                "Angle [°]",
+                lambda o: o.angle_deg,
+                lambda o, v: replace(o, angle_deg=v),
+                -360.0,
+                1.0,
+            )
+        )
     if isinstance(obstacle, (Circle, Blob)):
         out.append(Parameter("Radius [m]", lambda o: o.radius, lambda o, v: replace(o, radius=v)))
     elif isinstance(obstacle, Ellipse):
         out += [
-            Parameter("Semi-axis a [m]", lambda o: o.axes[0],
-                      lambda o, v: replace(o, axes=(v, o.axes[1]))),
-            Parameter("Semi-axis b [m]", lambda o: o.axes[1],
-                      lambda o, v: replace(o, axes=(o.axes[0], v))),
+            Parameter(
+                "Semi-axis a [m]", lambda o: o.axes[0], lambda o, v: replace(o, axes=(v, o.axes[1]))
+            ),
+            Parameter(
+                "Semi-axis b [m]", lambda o: o.axes[1], lambda o, v: replace(o, axes=(o.axes[0], v))
+            ),
         ]
     elif isinstance(obstacle, Rectangle):
         out += [
-            Parameter("Width [m]", lambda o: o.size[0],
-                      lambda o, v: replace(o, size=(v, o.size[1]))),
-            Parameter("Height [m]", lambda o: o.size[1],
-                      lambda o, v: replace(o, size=(o.size[0], v))),
+            Parameter(
+                "Width [m]", lambda o: o.size[0], lambda o, v: replace(o, size=(v, o.size[1]))
+            ),
+            Parameter(
+                "Height [m]", lambda o: o.size[1], lambda o, v: replace(o, size=(o.size[0], v))
+            ),
         ]
     elif isinstance(obstacle, Naca):
         out.append(Parameter("Chord [m]", lambda o: o.chord, lambda o, v: replace(o, chord=v)))
@@ -152,7 +173,9 @@ class GeometryPanel(QWidget):
         self.remove = QPushButton("Remove")
         self.remove.clicked.connect(self.remove_selected)
         open_file = QPushButton("Open geometry…")
-        open_file.setToolTip("airfoil .dat, a surface .stl/.obj/.ply (cut at z = 0), a 2D .msh/.vtu")
+        open_file.setToolTip(
+            "airfoil .dat, a surface .stl/.obj/.ply (cut at z = 0), a 2D .msh/.vtu"
+        )
         open_file.clicked.connect(self.open_geometry_requested)
         buttons = QHBoxLayout()
         for b in (add, self.remove, open_file):
@@ -215,7 +238,7 @@ class GeometryPanel(QWidget):
         state.scenario_changed.connect(self.refresh)
         self.refresh(state.scenario)
 
-    # ---- state -> widgets -------------------------------------------------------------------------
+    # ---- state -> widgets -----------------------------------------------------------------------
     def refresh(self, scenario: Scenario) -> None:
         row = self.obstacles.currentRow()
         self.obstacles.blockSignals(True)
@@ -277,7 +300,7 @@ class GeometryPanel(QWidget):
         if isinstance(obstacle, FileShape):
             self.params.addRow("File", QLabel(Path(obstacle.path).name))
 
-    # ---- widgets -> state -------------------------------------------------------------------------
+    # ---- widgets -> state -----------------------------------------------------------------------
     def add_obstacle(self, shape: str) -> None:
         scenario = self.state.scenario
         self.apply(scenario.replace(obstacles=(*scenario.obstacles, new_obstacle(shape, scenario))))
@@ -321,4 +344,3 @@ class GeometryPanel(QWidget):
     def show_mesh_info(self, text: str, error: bool = False) -> None:
         self.mesh_info.setText("" if error else text)
         self.error.setText(text if error else "")
-

@@ -87,8 +87,8 @@ class ModelPanel(QWidget):
     def refresh(self, model: ModelChoice) -> None:
         if self.backend.findData(model.backend) < 0:
             extras = [self.backend.itemData(i) for i in range(self.backend.count())]
-            self._fill_backends(tuple(e for e in extras if e != REFERENCE_BACKEND)
-                                + (model.backend,))
+            kept = tuple(e for e in extras if e != REFERENCE_BACKEND)
+            self._fill_backends((*kept, model.backend))
         for combo, value in ((self.backend, model.backend), (self.device, model.device)):
             combo.blockSignals(True)
             combo.setCurrentIndex(max(combo.findData(value), 0))

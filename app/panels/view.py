@@ -79,8 +79,7 @@ class ViewPanel(QWidget):
         self.refresh(state.view)
 
     def refresh(self, view: ViewState) -> None:
-        widgets = (self.field, self.cmap, self.overlay, self.auto_range, self.edges,
-                   self.outlines)
+        widgets = (self.field, self.cmap, self.overlay, self.auto_range, self.edges, self.outlines)
         for w in widgets:
             w.blockSignals(True)
         self.field.setCurrentIndex(self.field.findData(view.field))

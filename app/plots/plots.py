@@ -30,7 +30,9 @@ def strouhal_numbers(history: History, scenario: Scenario) -> list[float | None]
     out: list[float | None] = []
     for i in range(history.coefficients.shape[1]):
         stats = force_stats(
-            history.coefficients[:, i, :], dt, scenario.reference_length,
+            history.coefficients[:, i, :],
+            dt,
+            scenario.reference_length,
             scenario.inflow.mean_speed,
         )
         out.append(stats.strouhal)
@@ -67,11 +69,15 @@ class PlotsPanel(QWidget):
         self._force_curves = []
         for i in range(n_obstacles):
             color = COLORS[i % len(COLORS)]
-            self._force_curves.append(self.forces.plot(pen=pg.mkPen(color, width=1.5),
-                                                       name=f"c_D {i + 1}"))
-            self._force_curves.append(self.forces.plot(
-                pen=pg.mkPen(color, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine),
-                name=f"c_L {i + 1}"))
+            self._force_curves.append(
+                self.forces.plot(pen=pg.mkPen(color, width=1.5), name=f"c_D {i + 1}")
+            )
+            self._force_curves.append(
+                self.forces.plot(
+                    pen=pg.mkPen(color, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine),
+                    name=f"c_L {i + 1}",
+                )
+            )
         self._probe_curves = [
             self.probes.plot(pen=pg.mkPen(COLORS[i % len(COLORS)], width=1.5), name=f"P{i + 1}")
             for i in range(n_probes)

@@ -35,7 +35,9 @@ def streamlines_actor(grid: pv.PolyData, length: float, height: float) -> vtkAct
     return _actor(tracer, color=(1.0, 1.0, 1.0))
 
 
-def glyphs_actor(grid: pv.PolyData, arrow_per_speed: float) -> tuple[vtkActor, pv.PolyData, np.ndarray]:
+def glyphs_actor(
+    grid: pv.PolyData, arrow_per_speed: float
+) -> tuple[vtkActor, pv.PolyData, np.ndarray]:
     """Arrows on an evenly spread subset of the vertices; returns the actor, the sample polydata
     (whose ``velocity`` the viewport refreshes) and the chosen vertex indices."""
     rng = np.random.default_rng(0)  # fixed: the same arrows every time the overlay is shown

@@ -93,9 +93,16 @@ class Viewport(QWidget):
             show_edges=view.show_edges,
             edge_color="#60646c",
             line_width=0.5,
-            scalar_bar_args={"title": colorbar_title(view.field), "vertical": False,
-                             "position_x": 0.3, "position_y": 0.04, "width": 0.4,
-                             "height": 0.07, "fmt": "%.3g", "color": "white"},
+            scalar_bar_args={
+                "title": colorbar_title(view.field),
+                "vertical": False,
+                "position_x": 0.3,
+                "position_y": 0.04,
+                "width": 0.4,
+                "height": 0.07,
+                "fmt": "%.3g",
+                "color": "white",
+            },
             render=False,
         )
         self._outlines = self.plotter.add_mesh(

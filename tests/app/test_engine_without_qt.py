@@ -1,4 +1,4 @@
-"""The engine must import and work with Qt absent (DESIGN.md: app imports engine, never the reverse)."""
+"""The engine imports and works with Qt absent (DESIGN.md: app imports engine, not the reverse)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Qt-free state: sessions round-trip and old files keep loading; the frame store stays bounded."""
+"""Qt-free state: sessions round-trip, old files keep loading, the frame store stays bounded."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ def test_old_session_file_still_loads() -> None:
     session = Session.load(DATA / "session-v1.json")
     assert session.scenario.name == "saved-cylinder"
     assert session.scenario.mesh.size == 0.06
-    assert session.view == ViewState("vorticity", "coolwarm", False, (-20.0, 20.0), True, True,
-                                     "none")
+    assert session.view == ViewState(
+        "vorticity", "coolwarm", False, (-20.0, 20.0), True, True, "none"
+    )
     assert session.model.is_reference
     assert session.run.steps == 40
     assert session.probes == [(0.6, 0.2), (1.0, 0.25)]

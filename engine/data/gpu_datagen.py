@@ -13,6 +13,7 @@ refreshed after every batch so training can read the files as they land.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import multiprocessing
@@ -30,6 +31,7 @@ from concurrent.futures import (
 )
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -37,8 +39,12 @@ import torch
 from engine.data.dataset import open_dataset
 from engine.data.trajectory import Trajectory
 from engine.errors import SlipstreamError
-from engine.scenario import Scenario
+from engine.scenario import Scenario, TimeSpec
 from engine.solver.batched import BatchRun, BatchSettings, PreparedFlow, prepare_flow
+from engine.solver.commands import solver_attrs
+
+if TYPE_CHECKING:
+    from engine.data.datagen import DatagenConfig
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,7 @@ class DatagenJob:
 
     name: str
     scenario: Scenario
+    attrs: dict = field(default_factory=dict)  # extra provenance for the file (seed, index)
 
 
 @dataclass(frozen=True)
@@ -328,19 +335,72 @@ def _run_batch(
         elif frames_done != steps + 1:
             out.append((job, "cancelled"))
         else:
-            traj.attrs = {
+            traj.attrs = solver_attrs(job.scenario, elapsed / len(batch), flow.mesh.num_nodes)
+            traj.attrs |= job.attrs | {
                 "solver": SOLVER_NAME,
                 "device": str(device),
                 "batch_size": len(batch),
-                "substeps": flow.substeps,
-                "internal_dt": flow.dt,
-                "batch_wall_time_s": elapsed,
+                "batch_wall_time_s": round(elapsed, 3),
             }
             out.append((job, traj))
     del run
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return out
+
+
+def run_datagen_on_device(
+    config: DatagenConfig,
+    device: str,
+    *,
+    progress: Callable[[int], None] | None = None,
+    writers: int = 2,
+) -> GpuDatagenReport:
+    """``datagen --device cuda``: the CPU generator's dataset, made by the batched solver.
+
+    Same trajectory names, scenarios, sharding, skipping and ``failures.jsonl`` as
+    :func:`engine.data.datagen.generate`; ``config.workers`` counts every CPU process
+    (meshing, writers and this one).
+    """
+    from engine.data.datagen import (
+        FAILURES_NAME,
+        recorded_failures,
+        scenario_for,
+        shard,
+        trajectory_name,
+    )
+
+    out = Path(config.out_dir)
+    skip = set() if config.retry_failed else recorded_failures(out)
+    jobs, index_of = [], {}
+    for index in shard(config.count, config.rank, config.world_size):
+        if index in skip:
+            continue
+        scenario = scenario_for(config.seed, index)
+        if config.steps is not None:
+            scenario = scenario.replace(time=TimeSpec(scenario.time.dt, config.steps))
+        name = trajectory_name(index)
+        index_of[name] = index
+        jobs.append(DatagenJob(name, scenario, {"seed": config.seed, "index": index}))
+    gpu_config = GpuDatagenConfig(
+        device=device,
+        workers=max(1, config.workers - writers - 1),
+        writers=writers,
+        seed=config.seed,
+    )
+    report = run_gpu_datagen(jobs, out, gpu_config, progress=progress)
+    if report.failed:
+        with (out / FAILURES_NAME).open("a") as f:
+            for name, error in report.failed.items():
+                entry = {
+                    "index": index_of[name],
+                    "name": name,
+                    "error": error,
+                    "seed": config.seed,
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                }
+                f.write(json.dumps(entry) + "\n")
+    return report
 
 
 def jobs_for(scenarios: Sequence[Scenario], prefix: str = "traj") -> list[DatagenJob]:

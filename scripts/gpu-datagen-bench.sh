@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# GPU data-generation benchmarks (issue 4) on a bare GPU host, results as JSON under $OUT.
+#
+#   scripts/gpu-datagen-bench.sh smoke   # ~1 min: every code path on a few tiny cases
+#   scripts/gpu-datagen-bench.sh core    # ~9 min: 2k-node throughput, GPU-vs-CPU agreement
+#                                        #         over 600 frames, DFG 2D-1 and 2D-2 batched
+#   scripts/gpu-datagen-bench.sh sizes   # ~7 min: throughput at 5k and 20k nodes
+#
+# The host has torch+CUDA, scipy and h5py but not gmsh/scikit-fem/meshio: they come from the
+# carried wheels (.carry/wheels) and gmsh's X/GL libraries from .carry/lib. Every stage runs
+# under its own time limit and a failing stage does not stop the next; stage logs and JSON
+# land in $OUT, progress goes to stdout so a cut-off run still says how far it got.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/out/gpu-bench}"
+mkdir -p "$OUT"
+PY="${PYTHON:-python3}"
+DEVICE="${DEVICE:-cuda}"
+export LD_LIBRARY_PATH="$PWD/.carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PYTHONUNBUFFERED=1
+
+log() { echo "[$(date -u +%H:%M:%S)] $*"; }
+
+setup() {
+  if "$PY" -c "import gmsh, skfem, meshio, tqdm" 2>/dev/null; then
+    return 0
+  fi
+  log "installing gmsh, scikit-fem, meshio from .carry/wheels"
+  local pip=("$PY" -m pip install -q --no-index --find-links .carry/wheels gmsh scikit-fem meshio tqdm)
+  "${pip[@]}" || "${pip[@]}" --user || "${pip[@]}" --break-system-packages
+  "$PY" -c "import gmsh, skfem, meshio, tqdm" || { log "setup failed"; exit 1; }
+}
+
+# stage NAME SECONDS ARGS...: one benchmark, JSON to $OUT/NAME.json, log to $OUT/NAME.log.
+stage() {
+  local name="$1" limit="$2"
+  shift 2
+  log "stage $name (limit ${limit}s): $*"
+  local start=$SECONDS
+  timeout --kill-after=10 "$limit" "$PY" -m engine.solver.batched.bench "$@" \
+    >"$OUT/$name.stdout" 2>"$OUT/$name.log"
+  local rc=$?
+  log "stage $name: exit $rc after $((SECONDS - start))s"
+  tail -n 6 "$OUT/$name.log"
+  tail -n 30 "$OUT/$name.stdout"
+}
+
+environment() {
+  {
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+    echo "cores: $(nproc)"
+    "$PY" -c "import torch, scipy, numpy; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'scipy', scipy.__version__, 'numpy', numpy.__version__)"
+    git rev-parse HEAD 2>/dev/null || true
+  } >"$OUT/environment.txt" 2>&1
+  cat "$OUT/environment.txt"
+}
+
+smoke() {
+  stage smoke-dfg 60 dfg --case 2d-1 --resolution coarse --device "$DEVICE" --duration 2 --json
+  stage smoke-agreement 90 agreement --device "$DEVICE" --count 2 --nodes 600 --steps 20 \
+    --json "$OUT/smoke-agreement.json"
+  stage smoke-datagen 90 datagen --device "$DEVICE" --count 12 --nodes 600 --steps 20 \
+    --json "$OUT/smoke-datagen.json"
+}
+
+core() {
+  stage datagen-2k 270 datagen --device "$DEVICE" --count 1000 --nodes 2000 --max-seconds 150 \
+    --json "$OUT/datagen-2k.json"
+  stage agreement-600 170 agreement --device "$DEVICE" --count 4 --nodes 2000 --steps 600 \
+    --json "$OUT/agreement-600.json"
+  stage dfg-2d-1 60 dfg --case 2d-1 --resolution benchmark --device "$DEVICE" --json
+  cp "$OUT/dfg-2d-1.stdout" "$OUT/dfg-2d-1.json"
+  stage dfg-2d-2 110 dfg --case 2d-2 --resolution benchmark --device "$DEVICE" --json
+  cp "$OUT/dfg-2d-2.stdout" "$OUT/dfg-2d-2.json"
+}
+
+sizes() {
+  stage datagen-5k 200 datagen --device "$DEVICE" --count 400 --nodes 5000 --max-seconds 90 \
+    --json "$OUT/datagen-5k.json"
+  stage datagen-20k 200 datagen --device "$DEVICE" --count 16 --nodes 20000 --max-seconds 30 \
+    --json "$OUT/datagen-20k.json"
+}
+
+setup
+environment
+for part in "${@:-core}"; do
+  case "$part" in
+    smoke) smoke ;;
+    core) core ;;
+    sizes) sizes ;;
+    all) core; sizes ;;
+    *) echo "unknown part $part (smoke, core, sizes, all)" >&2; exit 2 ;;
+  esac
+done
+log "done; results in $OUT"

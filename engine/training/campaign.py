@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from engine.data.dataset import open_dataset
-from engine.errors import ConfigError
+from engine.errors import ConfigError, SlipstreamError
 from engine.evaluation.evaluate import evaluate_case, summarise
 from engine.training.checkpoint import STATE_NAME, read_checkpoint
 from engine.training.config import TrainConfig
@@ -47,26 +47,17 @@ class CampaignJob:
     testset: Path | None = None  # held-out trajectories (default: this job's validation split)
     workers: int = max(1, (os.cpu_count() or 2) - 2)
     count: int = 10_000  # trajectories to ask datagen for; the job ends long before
+    datagen_steps: int | None = None  # steps per generated trajectory (default: datagen's)
     eval_minutes: float = 1.0  # kept back for evaluation and saving
     eval_steps: int = 100
     seed: int = 0
 
 
 def _start_datagen(job: CampaignJob, data: Path, seed: int, log: Path) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "engine",
-        "datagen",
-        "--count",
-        str(job.count),
-        "--seed",
-        str(seed),
-        "-o",
-        str(data),
-        "--workers",
-        str(job.workers),
-    ]
+    command = [sys.executable, "-m", "engine", "datagen", "--count", str(job.count)]
+    command += ["--seed", str(seed), "-o", str(data), "--workers", str(job.workers), "--quiet"]
+    if job.datagen_steps is not None:
+        command += ["--steps", str(job.datagen_steps)]
     with log.open("w") as out:
         # Its own session, so stopping it reaches its worker processes too.
         return subprocess.Popen(
@@ -140,11 +131,19 @@ def run_job(job: CampaignJob) -> dict[str, Any]:
         trainer = Trainer(
             config, job.out, join_world(), resume=job.resume, deadline=end - 60.0 * job.eval_minutes
         )
-        last = None
-        for last in trainer.run():  # noqa: B007 - only the final report is kept
-            pass
+        reports = list(trainer.run())
+    except SlipstreamError as exc:
+        # Say why in the job's output too: a chained campaign reads metrics.json, not stderr.
+        failure = {
+            "error": str(exc),
+            "datagen_seed": seed,
+            "datagen_log": (data / "datagen.log").read_text()[-2000:],
+        }
+        (job.out / METRICS_NAME).write_text(json.dumps(failure, indent=1) + "\n")
+        raise
     finally:
         datagen_status = _stop(datagen)
+    last = reports[-1] if reports else None
     trained_at = time.monotonic()
     test_files = (
         open_dataset(job.testset).files()

@@ -42,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="datagen worker processes (default: cores − 2)")
     p.add_argument("--data", type=Path, help="datagen output folder (default: a temporary one)")
     p.add_argument(
+        "--datagen-steps", type=int, help="steps per generated trajectory (default: datagen's, 600)"
+    )
+    p.add_argument(
         "--testset",
         type=Path,
         help="held-out trajectories to evaluate on (default: this job's validation split)",
@@ -106,6 +109,7 @@ def run_campaign(args: argparse.Namespace) -> int:
         resume=resume,
         minutes=args.minutes,
         data=args.data,
+        datagen_steps=args.datagen_steps,
         testset=args.testset,
         eval_minutes=args.eval_minutes,
         eval_steps=args.eval_steps,

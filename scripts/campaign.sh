@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One job of a training campaign on a GPU machine: data generation on the CPU cores while the
+# GPU trains, stopping itself inside the job's time limit. Writes checkpoint + metrics.json into
+# $OUT (7 files or fewer, each under 16 MiB). Chain jobs by passing the previous job's output
+# folder as RESUME_DIR; an empty or missing folder starts the campaign.
+#
+#   OUT=/path/out scripts/campaign.sh CONFIG [RESUME_DIR] [extra `engine campaign` options]
+#
+# CAMPAIGN_MINUTES (default 9.5) is the whole job's budget, this script's set-up included.
+# The GPU machine's python3 lacks gmsh, scikit-fem and meshio: they are installed from the
+# wheels carried in .carry/wheels, and .carry/lib holds the shared libraries gmsh needs.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CONFIG="${1:?usage: OUT=DIR scripts/campaign.sh CONFIG [RESUME_DIR] [options]}"
+shift
+RESUME=()
+if [ $# -gt 0 ] && [[ "$1" != -* ]]; then
+  RESUME=(--resume "$1")
+  shift
+fi
+: "${OUT:?set OUT to the folder that receives the checkpoint and metrics}"
+PY="${PYTHON:-python3}"
+MINUTES="${CAMPAIGN_MINUTES:-9.5}"
+
+if [ -d "$ROOT/.carry/lib" ]; then
+  export LD_LIBRARY_PATH="$ROOT/.carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+if ! "$PY" -c "import gmsh, skfem, meshio" 2>/dev/null; then
+  echo "campaign: installing gmsh, scikit-fem, meshio from .carry/wheels" >&2
+  PIP_BREAK_SYSTEM_PACKAGES=1 "$PY" -m pip install --quiet --no-index \
+    --find-links "$ROOT/.carry/wheels" gmsh scikit-fem meshio
+fi
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# What the set-up took comes off the job's budget.
+LEFT=$(awk -v m="$MINUTES" -v s="$SECONDS" 'BEGIN { printf "%.2f", m - s / 60 }')
+cd "$ROOT"
+exec "$PY" -m engine campaign "$CONFIG" --out "$OUT" --minutes "$LEFT" ${RESUME[@]+"${RESUME[@]}"} "$@"

@@ -64,7 +64,7 @@ class DatagenJob:
 class GpuDatagenConfig:
     device: str = "cuda"
     workers: int | None = None  # meshing processes; None: all cores but the writers and this one
-    writers: int = 2  # file-writing processes
+    writers: int | None = None  # file-writing processes; None: a third of the cores (gzip is slow)
     batch_size: int | None = None  # trajectories per batch; None: as many as fit memory_fraction
     max_batch_size: int = 512
     memory_fraction: float = 0.6  # share of the device's free memory a batch may plan to use
@@ -117,6 +117,16 @@ def _limit_threads() -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     torch.set_num_threads(1)
+
+
+def process_counts(workers: int | None, writers: int | None) -> tuple[int, int]:
+    """(writers, meshing workers): by default a third of the cores write, the rest but one mesh.
+
+    Writing a 600-frame trajectory (gzip) costs about as much CPU as meshing and assembling it.
+    """
+    cores = os.cpu_count() or 2
+    writers = writers or max(1, cores // 3)
+    return writers, workers or max(1, cores - writers - 1)
 
 
 def _pool(size: int, processes: bool) -> Executor:
@@ -190,8 +200,7 @@ def run_gpu_datagen(
             report.skipped.append(job.name)
         else:
             todo.append(job)
-    writers = max(1, config.writers)
-    workers = config.workers or max(1, (os.cpu_count() or 2) - writers - 1)
+    writers, workers = process_counts(config.workers, config.writers)
     budget = device_budget(config, device)
     with _pool(workers, config.processes) as meshers, _pool(writers, config.processes) as savers:
         queue = iter(todo)
@@ -354,7 +363,6 @@ def run_datagen_on_device(
     device: str,
     *,
     progress: Callable[[int], None] | None = None,
-    writers: int = 2,
 ) -> GpuDatagenReport:
     """``datagen --device cuda``: the CPU generator's dataset, made by the batched solver.
 
@@ -382,12 +390,9 @@ def run_datagen_on_device(
         name = trajectory_name(index)
         index_of[name] = index
         jobs.append(DatagenJob(name, scenario, {"seed": config.seed, "index": index}))
-    gpu_config = GpuDatagenConfig(
-        device=device,
-        workers=max(1, config.workers - writers - 1),
-        writers=writers,
-        seed=config.seed,
-    )
+    writers = max(1, config.workers // 3)
+    workers = max(1, config.workers - writers - 1)
+    gpu_config = GpuDatagenConfig(device=device, workers=workers, writers=writers, seed=config.seed)
     report = run_gpu_datagen(jobs, out, gpu_config, progress=progress)
     if report.failed:
         with (out / FAILURES_NAME).open("a") as f:

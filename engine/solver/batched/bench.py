@@ -169,11 +169,15 @@ def scale_to_nodes(scenarios: list[Scenario], nodes: int, workers: int) -> list[
 
 # ---- bench datagen ---------------------------------------------------------------------------
 def run_datagen_bench(args: argparse.Namespace) -> dict:
-    from engine.data.gpu_datagen import GpuDatagenConfig, jobs_for, run_gpu_datagen
+    from engine.data.gpu_datagen import (
+        GpuDatagenConfig,
+        jobs_for,
+        process_counts,
+        run_gpu_datagen,
+    )
 
     device = torch.device(args.device)
-    writers = args.writers
-    workers = args.workers or max(1, (os.cpu_count() or 2) - writers - 1)
+    writers, workers = process_counts(args.workers, args.writers)
     scenarios = envelope_scenarios(args.count, args.seed, args.dt, args.steps)
     scenarios = scale_to_nodes(scenarios, args.nodes, workers)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="slipstream-bench-"))
@@ -304,8 +308,8 @@ def register(bench: argparse._SubParsersAction) -> None:
         "solver and report the end-to-end rate (meshing, stepping, writing).",
     )
     _common(parser, count=1000, steps=600)
-    parser.add_argument("--workers", type=int, help="meshing processes (default: cores - 3)")
-    parser.add_argument("--writers", type=int, default=2, help="file-writing processes")
+    parser.add_argument("--workers", type=int, help="meshing processes (default: the rest)")
+    parser.add_argument("--writers", type=int, help="file-writing processes (default: cores/3)")
     parser.add_argument("--batch-size", type=int, help="trajectories per batch (default: fit)")
     parser.add_argument("--max-seconds", type=float, help="start no batch after this long")
     parser.add_argument("-o", "--out", help="keep the dataset here (default: a deleted temp dir)")

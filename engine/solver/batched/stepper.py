@@ -87,7 +87,8 @@ def stack_csr(
 
 def _masked(apply: Operator, mask: torch.Tensor) -> Operator:
     """P A P + (I − P): the operator on free dofs, identity on fixed and padding dofs."""
-    return lambda x: mask * apply(mask * x) + (1 - mask) * x
+    fixed = 1 - mask
+    return lambda x: torch.addcmul(mask * apply(mask * x), fixed, x)
 
 
 def _padded(arrays: Sequence[np.ndarray], width: int, fill: float | bool = 0) -> np.ndarray:

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.evaluation.commands",
     "engine.solver.commands",
     "engine.bench.commands",
+    "engine.data.datagen",
 )
 
 

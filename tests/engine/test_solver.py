@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 
 import numpy as np
 import pytest
 
+from engine.bench import commands as bench_commands
 from engine.bench.dfg import dfg_scenario, pressure_probe
 from engine.boundary import inflow_velocity
-from engine.cli import main
 from engine.data.trajectory import Trajectory
 from engine.errors import DivergenceError
 from engine.geometry import build_tunnel_mesh
 from engine.nodetypes import NodeType
 from engine.scenario import Circle, Inflow, MeshSpec, Scenario, TimeSpec, Tunnel
 from engine.solver import SolverConfig, solve, steady_state, surface_forces
+from engine.solver import commands as solver_commands
 
 DFG_2D1_CD = 5.57953523384
 
@@ -26,6 +28,16 @@ def dfg_2d1():
     scenario = dfg_scenario("2d-1", "coarse")
     mesh = build_tunnel_mesh(scenario)
     return scenario, mesh, steady_state(scenario, mesh)
+
+
+def run_command(*argv: str) -> int:
+    """Run one of this module's commands through its own parser (the full CLI imports torch)."""
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(required=True)
+    for module in (solver_commands, bench_commands):
+        module.register(sub)
+    args = parser.parse_args(argv)
+    return args.run(args)
 
 
 def test_steady_dfg_2d1_drag_within_one_percent(dfg_2d1):
@@ -119,7 +131,7 @@ def test_solve_command_writes_a_trajectory(tmp_path):
     path = tmp_path / "tiny.json"
     scenario.save(path)
     out = tmp_path / "traj.h5"
-    assert main(["solve", str(path), "-o", str(out), "--steps", "3", "--quiet"]) == 0
+    assert run_command("solve", str(path), "-o", str(out), "--steps", "3", "--quiet") == 0
     traj = Trajectory.load(out)
     assert traj.num_steps == 4
     assert traj.time == pytest.approx([0.0, 0.02, 0.04, 0.06])
@@ -130,7 +142,7 @@ def test_solve_command_writes_a_trajectory(tmp_path):
 
 
 def test_bench_dfg_reports_json(capsys):
-    code = main(["bench", "dfg", "--case", "2d-1", "--resolution", "coarse", "--json"])
+    code = run_command("bench", "dfg", "--case", "2d-1", "--resolution", "coarse", "--json")
     result = json.loads(capsys.readouterr().out)
     assert result["case"] == "2d-1" and result["num_nodes"] > 500
     assert result["values"]["c_D"] == pytest.approx(DFG_2D1_CD, rel=0.01)

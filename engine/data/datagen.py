@@ -221,6 +221,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--retry-failed", action="store_true", help="retry cases listed in failures.jsonl"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--device", default="cpu", help="cuda: step batches of trajectories on the GPU"
+    )
     parser.set_defaults(run=run)
 
 
@@ -237,6 +240,10 @@ def run(args: argparse.Namespace) -> int:
         world_size=args.world_size,
         retry_failed=args.retry_failed,
     )
+    if args.device != "cpu":
+        from engine.data.gpu_datagen import run_device_command
+
+        return run_device_command(config, args.device, args.quiet)
     total = len(shard(config.count, config.rank, config.world_size))
     counts = {"written": 0, "skipped": 0, "failed": 0}
     start = time.perf_counter()

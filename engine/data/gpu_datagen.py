@@ -363,6 +363,7 @@ def run_datagen_on_device(
     device: str,
     *,
     progress: Callable[[int], None] | None = None,
+    processes: bool = True,
 ) -> GpuDatagenReport:
     """``datagen --device cuda``: the CPU generator's dataset, made by the batched solver.
 
@@ -392,7 +393,9 @@ def run_datagen_on_device(
         jobs.append(DatagenJob(name, scenario, {"seed": config.seed, "index": index}))
     writers = max(1, config.workers // 3)
     workers = max(1, config.workers - writers - 1)
-    gpu_config = GpuDatagenConfig(device=device, workers=workers, writers=writers, seed=config.seed)
+    gpu_config = GpuDatagenConfig(
+        device=device, workers=workers, writers=writers, seed=config.seed, processes=processes
+    )
     report = run_gpu_datagen(jobs, out, gpu_config, progress=progress)
     if report.failed:
         with (out / FAILURES_NAME).open("a") as f:
@@ -406,6 +409,25 @@ def run_datagen_on_device(
                 }
                 f.write(json.dumps(entry) + "\n")
     return report
+
+
+def run_device_command(config: DatagenConfig, device: str, quiet: bool = False) -> int:
+    """The ``datagen --device`` command: progress bar, summary line, exit status 1 on failures."""
+    from tqdm import tqdm
+
+    from engine.data.datagen import shard
+
+    total = len(shard(config.count, config.rank, config.world_size))
+    with tqdm(total=total, unit="traj", disable=quiet) as bar:
+        report = run_datagen_on_device(config, device, progress=bar.update)
+    for name, error in report.failed.items():
+        print(f"{name} failed: {error}")
+    print(
+        f"rank {config.rank}/{config.world_size} on {device}: {len(report.written)} written, "
+        f"{len(report.skipped)} skipped, {len(report.failed)} failed in "
+        f"{report.wall_time_s:.1f} s ({len(report.batches)} batches) → {config.out_dir}"
+    )
+    return 0 if not report.failed else 1
 
 
 def jobs_for(scenarios: Sequence[Scenario], prefix: str = "traj") -> list[DatagenJob]:

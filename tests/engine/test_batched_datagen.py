@@ -9,10 +9,16 @@ import pytest
 import torch
 
 from engine.data.dataset import MANIFEST_NAME
-from engine.data.gpu_datagen import DatagenJob, GpuDatagenConfig, jobs_for, run_gpu_datagen
+from engine.data.gpu_datagen import (
+    DatagenJob,
+    GpuDatagenConfig,
+    jobs_for,
+    run_datagen_on_device,
+    run_gpu_datagen,
+)
 from engine.data.trajectory import Trajectory
 from engine.geometry import build_tunnel_mesh
-from engine.scenario import Scenario
+from engine.scenario import Scenario, TimeSpec
 from engine.solver.transient import solve
 
 
@@ -65,3 +71,21 @@ def test_datagen_writes_trajectories_that_match_the_cpu_solver(tmp_path):
     again = run_gpu_datagen(jobs, tmp_path, config)
     assert sorted(again.skipped) == sorted(report.written)
     assert again.written == []
+
+
+def test_device_datagen_makes_the_cpu_generators_dataset(tmp_path):
+    """Same file names, scenarios and sharding as ``datagen`` on the CPU; failures are logged."""
+    from engine.data.datagen import FAILURES_NAME, DatagenConfig, scenario_for
+
+    config = DatagenConfig(
+        count=3, seed=5, out_dir=tmp_path, workers=3, steps=2, rank=1, world_size=2
+    )
+    (tmp_path / FAILURES_NAME).write_text('{"index": 3, "name": "traj-000003.h5"}\n')
+    report = run_datagen_on_device(config, "cpu", processes=False)
+    assert report.written == ["traj-000001.h5"]  # rank 1 of 2 takes 1 and 3; 3 failed before
+    written = Trajectory.load(tmp_path / "traj-000001.h5")
+    expected = scenario_for(5, 1).replace(time=TimeSpec(0.01, 2))
+    assert Scenario.from_dict(written.scenario) == expected
+    assert written.attrs["index"] == 1 and written.attrs["seed"] == 5
+    assert written.attrs["source"] == "slipstream-reference-solver"
+    assert written.num_steps == 3

@@ -44,7 +44,7 @@ class CampaignJob:
     resume: Path | None = None
     minutes: float = 9.0
     data: Path | None = None  # where datagen writes (default: a fresh temporary folder)
-    testset: Path | None = None  # held-out trajectories (default: this job's validation split)
+    testset: Path | None = None  # held-out trajectories (default: this job's valid+test splits)
     workers: int = max(1, (os.cpu_count() or 2) - 2)
     count: int = 10_000  # trajectories to ask datagen for; the job ends long before
     datagen_steps: int | None = None  # steps per generated trajectory (default: datagen's)
@@ -148,7 +148,7 @@ def run_job(job: CampaignJob) -> dict[str, Any]:
     test_files = (
         open_dataset(job.testset).files()
         if job.testset is not None
-        else open_dataset(data).files("valid")
+        else open_dataset(data).files("valid") + open_dataset(data).files("test")
     )
     evaluation = _evaluate(trainer, test_files, job.eval_steps, end - 15.0)
     dataset = open_dataset(data)
@@ -162,7 +162,7 @@ def run_job(job: CampaignJob) -> dict[str, Any]:
         "final_lr": None if last is None else last.lr,
         "schedule_fraction": None if last is None else last.fraction,
         "evaluation": evaluation,
-        "testset": str(job.testset) if job.testset else "this job's validation split",
+        "testset": str(job.testset) if job.testset else "this job's valid + test splits",
         "seconds": {"training": trained_at - start, "total": time.monotonic() - start},
         "device": str(trainer.device),
     }

@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--testset",
         type=Path,
-        help="held-out trajectories to evaluate on (default: this job's validation split)",
+        help="held-out trajectories to evaluate on (default: this job's valid + test splits)",
     )
     p.add_argument(
         "--eval-minutes",

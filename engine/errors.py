@@ -12,7 +12,12 @@ class ScenarioError(SlipstreamError, ValueError):
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
+        self.message = message
         super().__init__(f"{field}: {message}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Exceptions cross process-pool boundaries (datagen workers) by pickling their args.
+        return (type(self), (self.field, self.message))
 
 
 class GeometryError(SlipstreamError, ValueError):
@@ -36,7 +41,11 @@ class DivergenceError(SlipstreamError, RuntimeError):
 
     def __init__(self, step: int, message: str) -> None:
         self.step = step
+        self.message = message
         super().__init__(f"rollout diverged at step {step}: {message}")
+
+    def __reduce__(self) -> tuple[type, tuple[int, str]]:
+        return (type(self), (self.step, self.message))
 
 
 class ConfigError(SlipstreamError, ValueError):

@@ -12,6 +12,7 @@ import importlib
 BENCH_MODULES: tuple[str, ...] = (
     "engine.bench.dfg",
     "engine.solver.batched.bench",
+    "engine.models.bench",
 )
 
 

@@ -3,6 +3,7 @@
 The worker thread appends; the GUI thread reads the latest frame for the viewport and the stored
 ones for the timeline and exports. When the fields outgrow the budget, every other stored frame is
 dropped and the stride doubles, so the timeline still spans the whole run at coarser spacing.
+Per-step scalars live in arrays that grow by doubling, so reading them each frame stays cheap.
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ class FrameStore:
             self._stride = 1
             self._latest: Frame | None = None
             self._count = 0
-            self._time: list[float] = []
-            self._coefficients: list[np.ndarray] = []
-            self._forces: list[np.ndarray] = []
-            self._ms: list[float] = []
+            self._time = np.zeros(0)
+            self._coefficients = np.zeros((0, 0, 2))
+            self._forces = np.zeros((0, 0, 2))
+            self._ms = np.zeros(0)
 
     def append(self, frame: Frame, ms_per_step: float = 0.0, generation: int | None = None) -> bool:
         """Record a frame; False (and nothing stored) if ``generation`` is not the current one."""
@@ -64,13 +65,31 @@ class FrameStore:
                 if len(self._frames) * _nbytes(frame) > self.budget_bytes:
                     self._frames = self._frames[::2]
                     self._stride *= 2
+            self._grow(frame.coefficients.shape[0])
+            i = self._count
+            self._time[i] = frame.time
+            self._coefficients[i] = frame.coefficients
+            self._forces[i] = frame.forces
+            self._ms[i] = ms_per_step
             self._latest = frame
             self._count += 1
-            self._time.append(frame.time)
-            self._coefficients.append(frame.coefficients)
-            self._forces.append(frame.forces)
-            self._ms.append(ms_per_step)
         return True
+
+    def _grow(self, n_obstacles: int) -> None:
+        if self._count < len(self._time):
+            return
+        capacity = max(256, 2 * len(self._time))
+
+        def grown(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+            out = np.zeros(shape)
+            if self._count:
+                out[: self._count] = a[: self._count]
+            return out
+
+        self._time = grown(self._time, (capacity,))
+        self._coefficients = grown(self._coefficients, (capacity, n_obstacles, 2))
+        self._forces = grown(self._forces, (capacity, n_obstacles, 2))
+        self._ms = grown(self._ms, (capacity,))
 
     @property
     def count(self) -> int:
@@ -95,15 +114,16 @@ class FrameStore:
         with self._lock:
             return self._frames[i]
 
-    def history(self) -> History:
+    def history(self, last: int | None = None) -> History:
+        """Copies of the per-step arrays, all steps or the ``last`` ones."""
         with self._lock:
-            n = len(self._time)
-            n_obs = self._coefficients[0].shape[0] if n else 0
+            start = 0 if last is None else max(0, self._count - last)
+            span = slice(start, self._count)
             return History(
-                time=np.array(self._time),
-                coefficients=np.array(self._coefficients).reshape(n, n_obs, 2),
-                forces=np.array(self._forces).reshape(n, n_obs, 2),
-                ms_per_step=np.array(self._ms),
+                time=self._time[span].copy(),
+                coefficients=self._coefficients[span].copy(),
+                forces=self._forces[span].copy(),
+                ms_per_step=self._ms[span].copy(),
             )
 
 

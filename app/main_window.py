@@ -9,8 +9,9 @@ a timer on the GUI thread shows the newest one, so rendering never queues behind
 from __future__ import annotations
 
 import sys
+import threading
 import time
-from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +60,9 @@ from engine.scenario import FileShape, Scenario
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "assets" / "scenarios"
 RENDER_INTERVAL_MS = 15
-PLOT_INTERVAL_MS = 250
+READOUT_INTERVAL_MS = 250
 REMESH_DELAY_MS = 250
+FrameSourceFactory = Callable[[threading.Event], Iterator[Frame]]
 
 
 def geometry_key(scenario: Scenario) -> str:
@@ -105,7 +107,8 @@ class MainWindow(QMainWindow):
         self._start_when_meshed = False
         self._shown_count = -1
         self._live = True
-        self._render_times: deque[float] = deque(maxlen=60)
+        self._fps_sample = (time.perf_counter(), 0)  # (when, viewport renders then)
+        self.viewport_fps = 0.0  # repaints per second over the last readout interval
 
         self.viewport = Viewport(self.state, multi_samples=multi_samples)
         self.timeline = QSlider(Qt.Orientation.Horizontal)
@@ -165,8 +168,8 @@ class MainWindow(QMainWindow):
         self.render_timer = QTimer(self, interval=RENDER_INTERVAL_MS)
         self.render_timer.timeout.connect(self._tick)
         self.render_timer.start()
-        self.plot_timer = QTimer(self, interval=PLOT_INTERVAL_MS)
-        self.plot_timer.timeout.connect(self._refresh_plots)
+        self.plot_timer = QTimer(self, interval=READOUT_INTERVAL_MS)
+        self.plot_timer.timeout.connect(self._refresh_readouts)
         self.plot_timer.start()
 
         self.state.scenario_changed.connect(self._scenario_changed)
@@ -492,29 +495,35 @@ class MainWindow(QMainWindow):
             if not self.mesher.busy:
                 self.remesh()
             return
-        self._start_run()
+        self.start_run()
 
     def step(self) -> None:
         """One more frame; starts a paused run if none is going."""
         if not self.running:
             if not self.mesh_is_current:
                 return
-            self._start_run(paused=True)
+            self.start_run(paused=True)
         assert self.worker is not None
         if not self.worker.paused:
             self.worker.pause()
         self.worker.step()
 
-    def _start_run(self, paused: bool = False) -> None:
+    def start_run(
+        self, paused: bool = False, make_source: FrameSourceFactory | None = None
+    ) -> None:
+        """Start a run from rest with the chosen backend (or ``make_source``, e.g. a benchmark's
+        replay), on the current mesh."""
         assert self.mesh is not None
         self.reset()
         choice, scenario, mesh = self.state.model, self.state.scenario, self.mesh
         steps = self.state.run.steps
+        if make_source is None:
+
+            def make_source(cancel: threading.Event) -> Iterator[Frame]:
+                return backends.frame_source(choice, scenario, mesh, steps, cancel)
+
         worker = RunWorker(
-            lambda cancel: backends.frame_source(choice, scenario, mesh, steps, cancel),
-            self.store,
-            max_rate=self.state.run.playback_rate,
-            parent=self,
+            make_source, self.store, max_rate=self.state.run.playback_rate, parent=self
         )
         worker.failed.connect(self._run_failed)
         worker.state_changed.connect(self._run_state)
@@ -522,7 +531,6 @@ class MainWindow(QMainWindow):
         if paused:
             worker.pause()
         self.worker = worker
-        self._run_started = time.perf_counter()
         worker.start()
         self.run_panel.show_run_state("paused" if paused else "running")
 
@@ -541,7 +549,7 @@ class MainWindow(QMainWindow):
         if self.worker is worker:
             self.worker = None
             self._tick()
-            self._refresh_plots()
+            self._refresh_readouts()
             self.run_finished.emit(worker.outcome)
         worker.deleteLater()
 
@@ -579,24 +587,30 @@ class MainWindow(QMainWindow):
         """Show the newest frame if there is one we have not shown; frames in between are
         skipped, which is how a slow render drops frames instead of falling behind."""
         count = self.store.count
-        if count == self._shown_count:
+        if count == self._shown_count or not self._live:
             return
         self._shown_count = count
-        if self._live:
-            frame = self.store.latest()
-            if frame is not None:
-                self.viewport.show_frame(frame)
-                self._render_times.append(time.perf_counter())
+        frame = self.store.latest()
+        if frame is not None:
+            self.viewport.show_frame(frame)
+
+    def _refresh_readouts(self) -> None:
+        """Timeline, status bar and plots, a few times a second: with an OpenGL viewport every
+        repaint of another widget recomposes the window, so these must not follow each frame."""
         n = len(self.store)
         self.timeline.setEnabled(n > 1)
+        self.timeline.blockSignals(True)
+        self.timeline.setMaximum(max(n - 1, 0))
         if self._live:
-            self.timeline.blockSignals(True)
-            self.timeline.setRange(0, max(n - 1, 0))
             self.timeline.setValue(max(n - 1, 0))
-            self.timeline.blockSignals(False)
-        else:
-            self.timeline.setMaximum(max(n - 1, 0))
+        self.timeline.blockSignals(False)
+        self.timeline_label.setText(f"{n} frames kept" if n else "")
+        now, renders = time.perf_counter(), self.viewport.renders
+        then, before = self._fps_sample
+        self.viewport_fps = (renders - before) / max(now - then, 1e-6)
+        self._fps_sample = (now, renders)
         self._update_status()
+        self._refresh_plots()
 
     def _set_live(self, live: bool) -> None:
         self._live = live
@@ -617,29 +631,19 @@ class MainWindow(QMainWindow):
         nodes = self.viewport.probe_nodes(self.state.probes)
         self.plots.refresh(self.state.scenario, nodes)
 
-    @property
-    def viewport_fps(self) -> float:
-        """Frames shown per second over the last second (0 when idle)."""
-        now = time.perf_counter()
-        recent = [t for t in self._render_times if now - t < 1.0]
-        return float(len(recent))
-
     def _update_status(self, frame: Frame | None = None) -> None:
         frame = frame or (self.viewport.frame if self.mesh is not None else None)
         labels = self.status_labels
         labels["step"].setText(f"step {frame.step if frame else 0}")
         labels["time"].setText(f"t = {frame.time if frame else 0.0:.3f} s")
-        ms = self.store.history().ms_per_step if self.store.count else np.zeros(0)
-        labels["ms"].setText(f"{np.mean(ms[-20:]):.1f} ms/step" if len(ms) else "– ms/step")
+        ms = self.store.history(last=20).ms_per_step
+        labels["ms"].setText(f"{np.mean(ms):.1f} ms/step" if len(ms) else "– ms/step")
         labels["fps"].setText(f"{self.viewport_fps:.0f} fps")
         model = self.state.model
         backend = "reference solver" if model.is_reference else Path(model.backend).name
         device = "CPU" if model.is_reference else model.device.upper()
         labels["device"].setText(f"{backend} on {device}")
         labels["nodes"].setText(f"{self.mesh.num_nodes if self.mesh else 0} nodes")
-        n = len(self.store)
-        if n:
-            self.timeline_label.setText(f"{n} frames kept")
 
     def _set_probe_mode(self, on: bool) -> None:
         self.viewport.probe_mode = on

@@ -19,11 +19,13 @@ from app.frame_store import FrameStore, History
 from engine.evaluation.metrics import force_stats
 from engine.scenario import Scenario
 
+PLOTTED_STEPS = 5000  # the plots show the most recent steps; exports keep them all
+PLOTTED_FRAMES = 1000
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
 
 def strouhal_numbers(history: History, scenario: Scenario) -> list[float | None]:
-    """St of each obstacle's lift over the second half of the run so far (None: not shedding)."""
+    """St of each obstacle's lift over the second half of ``history`` (None: not shedding)."""
     if len(history.time) < 16:
         return [None] * history.coefficients.shape[1]
     dt = float(np.median(np.diff(history.time)))
@@ -86,7 +88,7 @@ class PlotsPanel(QWidget):
 
     def refresh(self, scenario: Scenario, probe_nodes: np.ndarray) -> None:
         """Redraw from the store: forces every step, probes at the stored frames."""
-        history = self.store.history()
+        history = self.store.history(last=PLOTTED_STEPS)
         n_obs = history.coefficients.shape[1]
         if len(self._force_curves) != 2 * n_obs or len(self._probe_curves) != len(probe_nodes):
             self.reset(n_obs, len(probe_nodes))
@@ -94,7 +96,7 @@ class PlotsPanel(QWidget):
             self._force_curves[2 * i].setData(history.time, history.coefficients[:, i, 0])
             self._force_curves[2 * i + 1].setData(history.time, history.coefficients[:, i, 1])
         if len(probe_nodes):
-            frames = self.store.frames()
+            frames = self.store.frames()[-PLOTTED_FRAMES:]
             times = np.array([f.time for f in frames])
             series = np.array([np.hypot(f.u[probe_nodes], f.v[probe_nodes]) for f in frames])
             for i, curve in enumerate(self._probe_curves):

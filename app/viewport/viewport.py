@@ -64,6 +64,10 @@ class Viewport(QWidget):
         self.probe_mode = False
         self.renders = 0
         self.last_render_ms = 0.0
+        self._render_started = 0.0
+        window = self.plotter.render_window
+        window.AddObserver("StartEvent", self._on_render_start)
+        window.AddObserver("EndEvent", self._on_render_end)
 
         self.plotter.track_click_position(self._on_click, side="left")
         state.view_changed.connect(self._apply_view)
@@ -157,9 +161,15 @@ class Viewport(QWidget):
             self._surface.mapper.scalar_range = auto_range(values, view.field)
 
     def render(self) -> None:
-        started = time.perf_counter()
-        self.plotter.render()
-        self.last_render_ms = 1000.0 * (time.perf_counter() - started)
+        """Schedule one repaint. The widget's paint renders the scene once; calling the plotter's
+        render here as well would draw every frame twice, and Qt merges repeated requests."""
+        self.plotter.update()
+
+    def _on_render_start(self, *_: object) -> None:
+        self._render_started = time.perf_counter()
+
+    def _on_render_end(self, *_: object) -> None:
+        self.last_render_ms = 1000.0 * (time.perf_counter() - self._render_started)
         self.renders += 1
 
     def fit(self) -> None:

@@ -82,7 +82,7 @@ def _precision(device: torch.device, precision: Precision) -> Iterator[None]:
 
 def _measure(
     model: str, nodes: int, device: torch.device, mode: Mode, precision: Precision,
-    warmup: int, repeats: int, train: bool,
+    warmup: int, repeats: int, train: bool, batch_nodes: int,
 ) -> BenchRow:  # fmt: skip
     torch.manual_seed(0)
     mesh = structured_channel_mesh(nodes)
@@ -96,7 +96,7 @@ def _measure(
     row = BenchRow(
         model=model, nodes=n, edges=int(static.edge_index.shape[1]),
         parameters=sum(p.numel() for p in sim.parameters()), device=str(device), mode=mode,
-        precision=precision, train_batch_graphs=max(1, NODES_PER_TRAINING_BATCH // n),
+        precision=precision, train_batch_graphs=max(1, batch_nodes // n),
         train_samples_per_s=None, infer_ms_per_step=None,
     )  # fmt: skip
     try:
@@ -139,9 +139,13 @@ def run_model_bench(
     warmup: int = 2,
     repeats: int = 5,
     train_max_nodes: int = 10**9,
+    train_batch_nodes: int = NODES_PER_TRAINING_BATCH,
     progress: Callable[[BenchRow], None] | None = None,
 ) -> list[BenchRow]:
-    """One row per (model, size, mode, precision); training skipped above ``train_max_nodes``."""
+    """One row per (model, size, mode, precision); training skipped above ``train_max_nodes``.
+
+    Training batches hold as many copies of the graph as fit in ``train_batch_nodes`` (≥ 1).
+    """
     dev = torch.device(device)
     rows = []
     for nodes in sizes:
@@ -149,7 +153,7 @@ def run_model_bench(
             for mode in modes:
                 for precision in precisions:
                     row = _measure(model, nodes, dev, mode, precision, warmup, repeats,
-                                   train=nodes <= train_max_nodes)  # fmt: skip
+                                   nodes <= train_max_nodes, train_batch_nodes)  # fmt: skip
                     if progress is not None:
                         progress(row)
                     rows.append(row)
@@ -209,6 +213,12 @@ def register(bench: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeats", type=int, default=10, help="timed calls; the median counts")
     parser.add_argument("--train-max-nodes", type=int, default=10**9,
                         help="skip training above this many nodes (slow CPUs)")  # fmt: skip
+    parser.add_argument(
+        "--train-batch-nodes",
+        type=int,
+        default=NODES_PER_TRAINING_BATCH,
+        help="nodes per training batch: small graphs are repeated up to it",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(run=_run)
 
@@ -228,7 +238,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"# bench models on {device_name(args.device)}, torch {torch.__version__}")
         print("\n".join(markdown_table([]).splitlines()))
     rows = run_model_bench(models, _csv(int, args.sizes), args.device, modes, precisions,
-                           args.warmup, args.repeats, args.train_max_nodes, progress)  # fmt: skip
+                           args.warmup, args.repeats, args.train_max_nodes,
+                           args.train_batch_nodes, progress)  # fmt: skip
     if args.json:
         report = {"device": device_name(args.device), "torch": torch.__version__,
                   "rows": [asdict(r) for r in rows]}  # fmt: skip

@@ -134,21 +134,26 @@ def envelope_scenarios(count: int, seed: int, dt: float, steps: int) -> list[Sce
 
 
 def _scaled(scenario: Scenario, factor: float) -> Scenario:
+    """Element sizes × ``factor``; obstacle surfaces are only ever refined (coarser ones may be
+    too coarse for thin bodies or narrow gaps, which the mesher rejects)."""
     m = scenario.mesh
     cap = min(scenario.tunnel.length, scenario.tunnel.height) / 4
     size = min(m.size * factor, cap)
     return scenario.replace(
         mesh=MeshSpec(
             size=size,
-            obstacle_size=min(m.obstacle_size * factor, size),
-            wake_size=None if m.wake_size is None else m.wake_size * factor,
+            obstacle_size=min(m.obstacle_size * min(factor, 1.0), size),
+            wake_size=None if m.wake_size is None else min(m.wake_size * factor, size),
             file=m.file,
         )
     )
 
 
-def _node_count(scenario: Scenario) -> int:
-    return build_tunnel_mesh(scenario).num_nodes
+def _node_count(scenario: Scenario) -> int | None:
+    try:
+        return build_tunnel_mesh(scenario).num_nodes
+    except SlipstreamError:
+        return None
 
 
 def scale_to_nodes(scenarios: list[Scenario], nodes: int, workers: int) -> list[Scenario]:
@@ -162,8 +167,11 @@ def scale_to_nodes(scenarios: list[Scenario], nodes: int, workers: int) -> list[
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(workers, len(sample)), mp_context=ctx) as pool:
         for _ in range(2):
-            counts = list(pool.map(_node_count, [_scaled(s, factor) for s in sample]))
-            factor *= math.sqrt(float(np.mean(counts)) / nodes)
+            counts = pool.map(_node_count, [_scaled(s, factor) for s in sample])
+            meshed = [n for n in counts if n is not None]
+            if not meshed:
+                raise SlipstreamError("none of the calibration scenarios could be meshed")
+            factor *= math.sqrt(float(np.mean(meshed)) / nodes)
     return [_scaled(s, factor) for s in scenarios]
 
 

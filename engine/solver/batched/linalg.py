@@ -136,11 +136,6 @@ class DenseInverse:
             del dense
             self.inverse[b] = torch.cholesky_inverse(factor).to(dtype)
 
-    @property
-    def exact(self) -> bool:
-        """Whether applying it is a direct solve to fp64 accuracy."""
-        return self.inverse.dtype == torch.float64
-
     def __call__(self, r: torch.Tensor) -> torch.Tensor:
         z = torch.bmm(self.inverse, r.to(self.inverse.dtype).unsqueeze(-1)).squeeze(-1)
         return z.to(r.dtype)

@@ -75,11 +75,11 @@ core() {
 }
 
 extra() {
-  stage dfg-2d-2 150 dfg --case 2d-2 --resolution benchmark --device "$DEVICE" --json
+  stage dfg-2d-2 130 dfg --case 2d-2 --resolution benchmark --device "$DEVICE" --json
   cp "$OUT/dfg-2d-2.stdout" "$OUT/dfg-2d-2.json"
-  stage datagen-5k 170 datagen --device "$DEVICE" --count 400 --nodes 5000 --max-seconds 70 \
+  stage datagen-5k 200 datagen --device "$DEVICE" --count 250 --nodes 5000 --max-seconds 60 \
     --json "$OUT/datagen-5k.json"
-  stage datagen-20k 170 datagen --device "$DEVICE" --count 16 --nodes 20000 --max-seconds 20 \
+  stage datagen-20k 220 datagen --device "$DEVICE" --count 8 --nodes 20000 --max-seconds 20 \
     --json "$OUT/datagen-20k.json"
 }
 

@@ -203,6 +203,16 @@ def run_datagen_bench(args: argparse.Namespace) -> dict:
         if done % 50 < n or done == len(scenarios):
             elapsed = time.perf_counter() - start
             print(f"{elapsed:7.1f} s  {done}/{len(scenarios)} done", file=sys.stderr, flush=True)
+            if args.json:  # so a run cut off by a time limit still leaves its rate so far
+                partial = {
+                    "partial": True,
+                    "done": done,
+                    "elapsed_s": elapsed,
+                    "rate_so_far_per_10_min": 600.0 * done / elapsed,
+                    "device": device_name(device),
+                    "target_nodes": args.nodes,
+                }
+                args.json.write_text(json.dumps(partial, indent=2) + "\n")
 
     if timer is not None:
         timer.start()

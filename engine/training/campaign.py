@@ -125,9 +125,9 @@ def run_job(job: CampaignJob) -> dict[str, Any]:
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - job.workers))
     datagen = _start_datagen(job, data, seed, data / "datagen.log")
     try:
-        config = job.config.replace(
-            data=str(data.resolve()), wait_minutes=max(0.1, job.minutes - job.eval_minutes - 0.5)
-        )
+        # Waiting for the first trajectories may use all the training time, not more.
+        wait = (end - 60.0 * job.eval_minutes - time.monotonic()) / 60.0
+        config = job.config.replace(data=str(data.resolve()), wait_minutes=max(0.1, wait))
         trainer = Trainer(
             config, job.out, join_world(), resume=job.resume, deadline=end - 60.0 * job.eval_minutes
         )

@@ -266,3 +266,23 @@ def test_ddp_on_two_processes_follows_the_single_process_schedule(
     second = [float(r["loss"]) for r in logs[2]]
     # the same samples per global batch: losses agree up to the normalisers' per-rank statistics
     assert np.mean(second[-3:]) == pytest.approx(np.mean(first[-3:]), rel=0.5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("compile_loss", [False, True])
+def test_training_on_cuda_with_bf16(dataset: Path, tmp_path: Path, compile_loss: bool) -> None:
+    world = World(0, 1, torch.device("cuda"))
+    cfg = tiny_config(
+        dataset,
+        epochs=4,
+        bf16=True,
+        compile=compile_loss,
+        pushforward_steps=1,
+        pushforward_prob=0.5,
+    )
+    trainer = Trainer(cfg, tmp_path, world)
+    reports = list(trainer.run())
+    assert all(math.isfinite(r.loss) for r in reports)
+    assert trainer.state.gpu_minutes > 0
+    assert Simulator.load(tmp_path / "model", "cuda").card.gpu_minutes == trainer.state.gpu_minutes

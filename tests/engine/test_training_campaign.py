@@ -1,0 +1,39 @@
+"""A campaign job end to end on the CPU: real datagen in the background, training, evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.training.campaign import CampaignJob, run_job
+from engine.training.checkpoint import read_checkpoint
+from engine.training.config import TrainConfig
+
+CONFIG = Path(__file__).parents[2] / "configs" / "tiny-cpu.json"
+
+
+@pytest.mark.slow
+def test_campaign_job_trains_while_generating_and_hands_back_few_small_files(
+    tmp_path: Path,
+) -> None:
+    job = CampaignJob(
+        config=TrainConfig.load(CONFIG),
+        out=tmp_path / "out",
+        minutes=1.25,
+        data=tmp_path / "data",
+        workers=1,
+        datagen_steps=6,
+        eval_minutes=0.3,
+        eval_steps=3,
+    )
+    metrics = run_job(job)
+    files = sorted(p.name for p in job.out.iterdir())
+    assert len(files) <= 8 and metrics["oversized_files"] == []
+    assert {"model.safetensors", "model.json", "trainer.json", "metrics.json"} <= set(files)
+    assert json.loads((job.out / "metrics.json").read_text())["job"] == 1
+    state = read_checkpoint(job.out).state
+    assert state.step > 0 and state.jobs == 1
+    assert metrics["trajectories"]["train"] >= 1 and metrics["datagen_exit"] is not None
+    assert metrics["seconds"]["total"] < 75.0  # stopped itself inside its budget

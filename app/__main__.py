@@ -29,10 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--edges", action="store_true", help="show mesh edges")
     parser.add_argument("--screenshot", type=Path, help="save the viewport as PNG after the run")
     parser.add_argument(
+        "--window-screenshot",
+        type=Path,
+        metavar="PNG",
+        help="save the whole window (panels, plots, viewport) as PNG after the run",
+    )
+    parser.add_argument(
         "--export",
         type=Path,
         metavar="DIR",
-        help="after the run, write VTU+PVD, CSV and a PNG to DIR",
+        help="after the run, write VTU+PVD and CSV to DIR",
     )
     parser.add_argument("--quit", action="store_true", help="quit when the script is done")
     parser.add_argument("--size", default="1400x900", help="window size WxH (default 1400x900)")
@@ -100,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window,
         steps=args.steps,
         screenshot=args.screenshot,
+        window_screenshot=args.window_screenshot,
         export=args.export,
         quit_when_done=args.quit,
     )

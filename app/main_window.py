@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressDialog,
+    QScrollArea,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -137,18 +138,22 @@ class MainWindow(QMainWindow):
         self.run_panel = RunPanel(self.state)
         self.view_panel = ViewPanel(self.state)
         self.plots = PlotsPanel(self.store)
-        left = [
+        run_dock = self._dock("Run", self.run_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        tabs = [
             ("Geometry", self.geometry_panel),
             ("Inflow && fluid", self.inflow_panel),
             ("Model", self.model_panel),
-            ("Run", self.run_panel),
             ("View", self.view_panel),
         ]
-        docks = [self._dock(title, w, Qt.DockWidgetArea.LeftDockWidgetArea) for title, w in left]
-        for dock in docks[1:3]:
+        docks = [self._dock(t, w, Qt.DockWidgetArea.LeftDockWidgetArea) for t, w in tabs]
+        self.splitDockWidget(run_dock, docks[0], Qt.Orientation.Vertical)
+        for dock in docks[1:]:
             self.tabifyDockWidget(docks[0], dock)
         docks[0].raise_()
-        self._dock("Plots", self.plots, Qt.DockWidgetArea.BottomDockWidgetArea)
+        plots_dock = self._dock("Plots", self.plots, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.resizeDocks([run_dock, docks[0]], [170, 600], Qt.Orientation.Vertical)
+        self.resizeDocks([plots_dock], [260], Qt.Orientation.Vertical)
+        self.resizeDocks([docks[0]], [340], Qt.Orientation.Horizontal)
 
         self.status_labels = {k: QLabel() for k in ("step", "time", "ms", "fps", "device", "nodes")}
         for label in self.status_labels.values():
@@ -196,6 +201,12 @@ class MainWindow(QMainWindow):
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title.replace("&&", "&"), self)
         dock.setObjectName(title)
+        if area == Qt.DockWidgetArea.LeftDockWidgetArea:
+            scroll = QScrollArea()  # tall panels scroll instead of forcing a tall window
+            scroll.setWidget(widget)
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+            widget = scroll
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock

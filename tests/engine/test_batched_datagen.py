@@ -89,3 +89,16 @@ def test_device_datagen_makes_the_cpu_generators_dataset(tmp_path):
     assert written.attrs["index"] == 1 and written.attrs["seed"] == 5
     assert written.attrs["source"] == "slipstream-reference-solver"
     assert written.num_steps == 3
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_datagen_on_cuda_matches_the_cpu_solver(tmp_path):
+    scenario = _scenario(0.3)
+    config = GpuDatagenConfig(device="cuda", workers=1, writers=1, processes=False)
+    report = run_gpu_datagen(jobs_for([scenario, _scenario(0.2)]), tmp_path, config)
+    assert report.batches == [2] and len(report.written) == 2
+    written = Trajectory.load(tmp_path / "traj-00000.h5")
+    reference = list(solve(scenario, build_tunnel_mesh(scenario)))
+    ref_velocity = np.stack([np.stack([f.u, f.v], axis=-1) for f in reference])
+    np.testing.assert_allclose(written.velocity, ref_velocity, atol=1e-5)

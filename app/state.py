@@ -21,7 +21,7 @@ SESSION_VERSION = 1
 
 # Field name -> (label for the colour bar, unit). "speed" is |u|.
 FIELDS: dict[str, tuple[str, str]] = {
-    "speed": ("|u|", "m/s"),
+    "speed": ("speed |u|", "m/s"),
     "u": ("u", "m/s"),
     "v": ("v", "m/s"),
     "p": ("p", "Pa"),

@@ -295,7 +295,7 @@ class BatchedIpcs:
 
     # ---- output -------------------------------------------------------------------------------
     def vertex_fields(self) -> np.ndarray:
-        """[B, N_max, 3] of (u, v, p in Pa) at each mesh's vertices (padding rows are zero)."""
+        """[B, N_max, 3] of (u, v, p in Pa) at the vertices; rows past a mesh's N are filler."""
         u = torch.gather(self.u, 1, self.vertex_dofs.unsqueeze(-1).expand(-1, -1, 2))
         p = self.density * torch.gather(self.p, 1, self.pressure_vertex_dofs)
         return torch.cat([u, p.unsqueeze(-1)], dim=-1).cpu().numpy()

@@ -21,7 +21,13 @@ class _Block(nn.Module):
         self, h: torch.Tensor, e: torch.Tensor, edge_index: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         sender, receiver = edge_index
-        e = e + self.edge_mlp(torch.cat([e, h[sender], h[receiver]], dim=1))
+        # First layer of MLP(e, h_s, h_r) split by input block: the node parts are projected on
+        # N nodes, then gathered, instead of on E ≈ 6N edges. Same weights, ~40 % fewer FLOPs.
+        first = self.edge_mlp[0]
+        w_e, w_s, w_r = first.weight.split(e.shape[1], dim=1)
+        pre = nn.functional.linear(e, w_e, first.bias)
+        pre = pre + nn.functional.linear(h, w_s)[sender] + nn.functional.linear(h, w_r)[receiver]
+        e = e + self.edge_mlp[1:](pre)
         incoming = scatter_sum(e, receiver, h.shape[0])  # sum aggregation, as in the paper
         h = h + self.node_mlp(torch.cat([h, incoming], dim=1))
         return h, e

@@ -27,9 +27,12 @@ class _FluxMessagePassing(nn.Module):
     def forward(self, h: torch.Tensor, e: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
         sender, receiver = edge_index
         n = h.shape[0]
-        outgoing, incoming = self.edge_mlp(torch.cat([h[sender], h[receiver], e], dim=1)).chunk(
-            2, 1
-        )
+        # the first layer's node blocks act on N nodes before the gather, not on E edges
+        first = self.edge_mlp[0]
+        w_s, w_r, w_e = first.weight.split(h.shape[1], dim=1)
+        pre = nn.functional.linear(e, w_e, first.bias)
+        pre = pre + nn.functional.linear(h, w_s)[sender] + nn.functional.linear(h, w_r)[receiver]
+        outgoing, incoming = self.edge_mlp[1:](pre).chunk(2, dim=1)
         gathered = torch.cat(
             [scatter_mean(outgoing, sender, n), scatter_mean(incoming, receiver, n)], dim=1
         )

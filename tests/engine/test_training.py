@@ -109,9 +109,8 @@ def one_step_velocity_rmse(simulator: Simulator, path: Path) -> float:
 
 
 def test_training_lowers_one_step_error(dataset: Path, tmp_path: Path) -> None:
-    trainer = Trainer(tiny_config(dataset, epochs=10), tmp_path / "run", CPU)
-    # Untrained, with the normalisers fitted, so "before" is the error of a model that knows
-    # the data's scales but nothing of its dynamics.
+    trainer = Trainer(tiny_config(dataset, epochs=10, lr=1e-2), tmp_path / "run", CPU)
+    # After one step the normalisers hold the data's scales, the weights nothing of its dynamics.
     progress = trainer.run()
     first = next(progress)
     train_file = sorted(trainer.seen)[0]
@@ -119,7 +118,12 @@ def test_training_lowers_one_step_error(dataset: Path, tmp_path: Path) -> None:
     rest = list(progress)
     after = one_step_velocity_rmse(trainer.simulator, train_file)
     assert rest[-1].step == trainer.state.step > first.step
-    assert after < 0.7 * before, (before, after)
+    # Seeds 0-2 give after/before 0.42-0.58 and after/persistence ≈ 0.47.
+    reference = Trajectory.load(train_file)
+    mask = computed_nodes(reference.node_type)
+    persistence = np.sqrt(((reference.velocity[1:] - reference.velocity[:-1])[:, mask] ** 2).mean())
+    assert after < 0.75 * before, (before, after)
+    assert after < 0.65 * persistence, (persistence, after)
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert log[0].startswith("step,epoch,samples")
     assert "val_velocity_rel" in log[0] and log[-1].split(",")[-3] != ""  # final validation

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import math
 import random
 import time
 from collections.abc import Iterator
@@ -23,12 +22,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.data import Batch
 
-from engine.errors import DataFormatError, DivergenceError
-from engine.evaluation.compare import computed_nodes
-from engine.evaluation.metrics import field_rmse, relative_rmse
+from engine.errors import DataFormatError
+from engine.evaluation.evaluate import evaluate_case, summarise
 from engine.models.card import Range, TrainingEnvelope
 from engine.models.simulator import Simulator, SimulatorConfig, make_training_sample
-from engine.rollout.rollout import rollout
 from engine.scenario import Scenario
 from engine.training.checkpoint import TrainerState, read_checkpoint, save_checkpoint
 from engine.training.config import TrainConfig
@@ -53,6 +50,7 @@ LOG_FIELDS = (
     "samples_per_s",
     "val_velocity_rel",
     "val_pressure_rel",
+    "val_one_step_velocity_rel",
     "val_diverged_at",
 )
 
@@ -291,49 +289,31 @@ class Trainer:
 
     # ---- validation, logging, checkpoints --------------------------------------------------
     def validate(self) -> dict[str, float | None]:
-        """Roll the model out on a few validation trajectories; errors relative to Ū and ρŪ²."""
-        cfg = self.config
+        """Roll the model out on a few validation trajectories, as ``evaluate`` does."""
         from engine.data.dataset import open_dataset
 
+        cfg = self.config
         files = open_dataset(cfg.data_dir).files("valid")[: cfg.val_trajectories]
-        velocity, pressure, diverged = [], [], math.inf
-        for path in files:
-            item = self.cache.get(path)
-            traj = item.trajectory
-            steps = min(cfg.val_steps, traj.num_steps - 1)
-            frames = []
-            try:
-                for frame in rollout(
-                    self.simulator,
-                    item.scenario,
-                    steps,
-                    self.device,
-                    mesh=item.mesh,
-                    initial=traj.frame(0),
-                ):
-                    frames.append(frame)
-            except DivergenceError as exc:
-                diverged = min(diverged, exc.step)
-            n = len(frames)
-            pred_v = np.stack([np.stack([f.u, f.v], -1) for f in frames[1:]] or [traj.velocity[0]])
-            pred_p = np.stack([f.p for f in frames[1:]] or [traj.pressure[0]])
-            m = max(n - 1, 1)
-            rmse = field_rmse(
-                traj.velocity[1 : 1 + m],
-                pred_v,
-                traj.pressure[1 : 1 + m],
-                pred_p,
-                computed_nodes(traj.node_type),
+        cases = [
+            evaluate_case(
+                self.simulator,
+                self.cache.get(path).trajectory,
+                path.stem,
+                steps=cfg.val_steps,
+                long_steps=0,
+                device=self.device,
             )
-            rel = relative_rmse(rmse, item.scenario.inflow.mean_speed, item.scenario.fluid.density)
-            velocity.append(rel["velocity"])
-            pressure.append(rel["p"])
-        if not files:
+            for path in files
+        ]
+        if not cases:
             return {}
+        mean = summarise(cases)
+        diverged = [c["diverged_at"] for c in cases if c["diverged_at"] is not None]
         return {
-            "val_velocity_rel": float(np.mean(velocity)),
-            "val_pressure_rel": float(np.mean(pressure)),
-            "val_diverged_at": diverged if math.isfinite(diverged) else None,
+            "val_velocity_rel": mean["velocity_rmse_rel"],
+            "val_pressure_rel": mean["pressure_rmse_rel"],
+            "val_one_step_velocity_rel": mean["one_step_velocity_rmse_rel"],
+            "val_diverged_at": min(diverged) if diverged else None,
         }
 
     def validate_and_save(self) -> dict[str, float | None] | None:

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from engine.geometry import outline
-from engine.geometry.polygon import min_width, resample, self_intersection, signed_area
+from engine.geometry.polygon import (
+    contains,
+    min_width,
+    outline_distance,
+    resample,
+    self_intersection,
+    signed_area,
+)
 from engine.geometry.shapes import naca4
 from engine.scenario import (
     Blob,
@@ -118,3 +125,20 @@ def test_resample_refines_a_leading_edge() -> None:
     seg = np.linalg.norm(np.roll(pts, -1, axis=0) - pts, axis=1)
     nose = np.argmin(pts[:, 0])
     assert seg[nose] < 0.5 * 0.006 < seg.max()
+
+
+def test_outline_distance_is_exact_near_and_capped_far() -> None:
+    a = outline(Rectangle((0.5, 0.2), (0.1, 0.1), 0.0), SCENARIO)
+    near = outline(Rectangle((0.63, 0.23), (0.1, 0.1), 0.0), SCENARIO)  # gap 0.03 in x
+    assert outline_distance(a, near, cutoff=0.05) == pytest.approx(0.03)
+    assert outline_distance(a, near, cutoff=0.01) == 0.01  # further than the cutoff
+    crossing = outline(Rectangle((0.55, 0.2), (0.1, 0.02), 30.0), SCENARIO)
+    assert outline_distance(a, crossing, cutoff=0.05) == 0.0
+    far = outline(Circle((1.5, 0.2), 0.05), SCENARIO)
+    assert outline_distance(a, far, cutoff=0.05) == 0.05
+
+
+def test_contains() -> None:
+    ring = outline(Circle((0.5, 0.2), 0.05), SCENARIO)
+    assert contains(ring, np.array([0.52, 0.21]))
+    assert not contains(ring, np.array([0.56, 0.2]))

@@ -84,9 +84,13 @@ def build_tunnel_mesh(scenario: Scenario) -> TunnelMesh:
         try:
             _build_geometry(gmsh, scenario, boundaries)
             gmsh.model.mesh.generate(2)
+            errors = _gmsh_errors(gmsh)  # some failures are only logged, leaving a broken mesh
+            if errors:
+                raise MeshingError(f"gmsh could not mesh the tunnel: {errors}")
             return _extract(gmsh, len(boundaries))
         except Exception as exc:
-            if type(exc) is not Exception:  # gmsh raises bare Exception; anything else is a bug
+            # gmsh raises bare Exception; MeshingError and bugs pass through unchanged
+            if type(exc) is not Exception:
                 raise
             detail = _gmsh_errors(gmsh) or str(exc)
             raise MeshingError(f"gmsh could not mesh the tunnel: {detail}") from None

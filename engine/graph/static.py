@@ -10,7 +10,8 @@ Fields of a static graph (N nodes, E mesh edges both ways):
 - ``node_attr`` [N, 9 + C (+ 4F)]: node-type one-hot, global conditions, Fourier features
 - ``edge_index`` [2, E], ``edge_attr`` [E, 3]: mesh edges and (Δx, Δy, |Δ|) in units of L
 - ``velocity_mask`` [N, 2]: 1 where the velocity component is computed, 0 where imposed
-- ``inflow_index`` [K]: inflow nodes, whose velocity is set from the scenario after each step
+- ``inflow_index`` [K]: inflow nodes, whose velocity is set from the scenario after each step;
+  ``inflow_profile`` [K, 2]: their fully ramped nondimensional velocity
 - ``attn_edge_index`` (K-hop ∪ global-node edges) and ``dilated_edge_index``: when asked for
 - scale factors ``length_scale`` (L), ``velocity_scale`` (Ū), ``pressure_scale`` (ρŪ²), the
   physical time step ``dt`` and the ``scenario`` itself
@@ -25,6 +26,7 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform, Compose
 
+from engine.boundary import inflow_velocity
 from engine.geometry.mesh import TunnelMesh
 from engine.graph import adjacency, features
 from engine.nodetypes import NodeType
@@ -107,14 +109,25 @@ class AddNodeAttributes(BaseTransform):
 
 
 class AddBoundaryMasks(BaseTransform):
-    """Which velocity components are computed, and which nodes take the inflow profile."""
+    """Which velocity components are computed, which nodes take the inflow, and its profile.
+
+    ``inflow_profile`` is the fully ramped inflow (nondimensional); the inflow at time t is
+    ``engine.boundary.ramp(scenario, t)`` times it, exactly as ``inflow_velocity`` computes it,
+    so a rollout step needs no host round trip to impose it.
+    """
 
     def __init__(self, scenario: Scenario) -> None:
-        self.slip_walls = scenario.tunnel.walls == "slip"
+        self.scenario = scenario
 
     def forward(self, data: Data) -> Data:
-        data.velocity_mask = features.computed_velocity_mask(data.node_type, self.slip_walls)
+        s = self.scenario
+        data.velocity_mask = features.computed_velocity_mask(
+            data.node_type, s.tunnel.walls == "slip"
+        )
         data.inflow_index = torch.nonzero(data.node_type == NodeType.INFLOW).flatten()
+        points = data.pos[data.inflow_index].double().numpy() * s.reference_length
+        full = inflow_velocity(s, points, s.inflow.ramp_time) / s.inflow.mean_speed
+        data.inflow_profile = torch.from_numpy(full).float()
         return data
 
 

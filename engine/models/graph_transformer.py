@@ -15,7 +15,7 @@ from torch import nn
 from torch_geometric.utils import softmax
 
 from engine.models.checks import check_edges, check_shape
-from engine.models.layers import Rotary2D, SwiGLU, scatter_sum
+from engine.models.layers import CheckpointedBlocks, Rotary2D, SwiGLU, scatter_sum
 
 Size = Literal["tiny", "small", "base", "large"]
 PRESETS: dict[str, dict[str, int]] = {
@@ -93,7 +93,7 @@ class _Layer(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-class GraphTransformer(nn.Module):
+class GraphTransformer(CheckpointedBlocks):
     """Stack of adjacency-masked attention layers between a node encoder and decoder.
 
     ``dilated_heads`` of the ``heads`` use the dilated edge set in every ``dilated_every``-th
@@ -164,5 +164,5 @@ class GraphTransformer(nn.Module):
             check_edges("dilated_edge_index", dilated_edge_index, n)
         h = self.encoder(x)
         for layer in self.layers:
-            h = layer(h, pos, edge_index, dilated_edge_index)
+            h = self.run(layer, h, pos, edge_index, dilated_edge_index)
         return self.decoder(h)

@@ -6,6 +6,7 @@ import math
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 def mlp(d_in: int, d_hidden: int, d_out: int, *, layer_norm: bool = True) -> nn.Sequential:
@@ -34,6 +35,24 @@ class SwiGLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(nn.functional.silu(self.gate(x)) * self.up(x))
+
+
+class CheckpointedBlocks(nn.Module):
+    """A stack of blocks whose activations can be recomputed in the backward pass.
+
+    ``activation_checkpointing`` trades ~30 % more compute for memory that no longer grows with
+    depth, which is what lets 300k-node meshes train on one GPU. It is a runtime switch, not part
+    of the architecture: it changes no weights and is not stored in the card.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.activation_checkpointing = False
+
+    def run(self, block: nn.Module, *args: object) -> object:
+        if self.activation_checkpointing and torch.is_grad_enabled():
+            return checkpoint(block, *args, use_reentrant=False)
+        return block(*args)
 
 
 def scatter_sum(src: torch.Tensor, index: torch.Tensor, num: int) -> torch.Tensor:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from engine.models.checks import check_edges, check_shape
-from engine.models.layers import mlp, scatter_sum
+from engine.models.layers import CheckpointedBlocks, mlp, scatter_sum
 
 
 class _Block(nn.Module):
@@ -33,7 +33,7 @@ class _Block(nn.Module):
         return h, e
 
 
-class MeshGraphNet(nn.Module):
+class MeshGraphNet(CheckpointedBlocks):
     """Encode node and edge features, run ``num_blocks`` message-passing steps, decode per node.
 
     Encoder and processor MLPs have two hidden layers and LayerNorm; the decoder has none, so its
@@ -74,5 +74,5 @@ class MeshGraphNet(nn.Module):
         check_shape("edge_attr", edge_attr, (edge_index.shape[1], self.edge_in))
         h, e = self.node_encoder(x), self.edge_encoder(edge_attr)
         for block in self.blocks:
-            h, e = block(h, e, edge_index)
+            h, e = self.run(block, h, e, edge_index)
         return self.decoder(h)

@@ -13,7 +13,7 @@ from torch.nn.functional import scaled_dot_product_attention
 from torch_geometric.utils import to_dense_batch
 
 from engine.models.checks import check_edges, check_shape
-from engine.models.layers import mlp, scatter_mean
+from engine.models.layers import CheckpointedBlocks, mlp, scatter_mean
 
 
 class _FluxMessagePassing(nn.Module):
@@ -106,7 +106,7 @@ class _Block(nn.Module):
         return h + self.ffn(self.norm3(h))
 
 
-class PhysGTO(nn.Module):
+class PhysGTO(CheckpointedBlocks):
     """Unified graph embedding → ``num_blocks`` blocks → time-stepping decoder.
 
     The embedding fuses the flow state with the static attributes (node type, conditions such as
@@ -170,5 +170,5 @@ class PhysGTO(nn.Module):
         h = self.fuse(torch.cat([self.state_embed(state), self.attr_embed(attributes)], dim=1))
         e = self.edge_embed(edge_attr)
         for block in self.blocks:
-            h = block(h, e, edge_index, batch)
+            h = self.run(block, h, e, edge_index, batch)
         return self.gain * self.decoder(h)

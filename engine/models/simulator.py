@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch_geometric.data import Batch, Data
 
-from engine.boundary import inflow_velocity
+from engine.boundary import ramp
 from engine.errors import ModelError
 from engine.geometry.mesh import TunnelMesh
 from engine.graph.features import GLOBAL_CONDITIONS
@@ -248,11 +248,9 @@ class Simulator(nn.Module):
         delta = self.target_normalizer.inverse(self.predict(static, state))
         velocity_next = state[:, :2] + delta[:, :2]
         imposed = torch.zeros_like(velocity_next)
-        inflow = static.inflow_index
-        if inflow.numel():
-            points = (static.pos[inflow].double() * static.length_scale).cpu().numpy()
-            values = inflow_velocity(static.scenario, points, time + static.dt) / u_scale
-            imposed[inflow] = torch.as_tensor(values, dtype=imposed.dtype, device=imposed.device)
+        imposed[static.inflow_index] = (
+            ramp(static.scenario, time + static.dt) * static.inflow_profile
+        )
         mask = static.velocity_mask
         velocity_next = velocity_next * mask + imposed * (1.0 - mask)
         return velocity_next * u_scale, delta[:, 2] * p_scale

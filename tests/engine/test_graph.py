@@ -102,7 +102,16 @@ def test_static_graph_is_unit_free(mesh) -> None:
     mesh_mm = dataclasses.replace(mesh, points=mesh.points * 1000.0)
     a = build_static_graph(mesh, SCENARIO, spec)
     b = build_static_graph(mesh_mm, scenario_mm, spec)
-    for key in ("pos", "edge_attr", "node_attr", "velocity_mask", "edge_index", "inflow_index"):
+    keys = (
+        "pos",
+        "edge_attr",
+        "node_attr",
+        "velocity_mask",
+        "edge_index",
+        "inflow_index",
+        "inflow_profile",
+    )
+    for key in keys:
         assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5), key
     assert b.velocity_scale == pytest.approx(30.0)
     assert b.pressure_scale == pytest.approx(1.2 * 30.0**2)

@@ -147,3 +147,15 @@ def test_shape_errors_are_clear(graph) -> None:
         _gt()(x, graph["pos"][:, :1], graph["attn"], graph["dilated"])
     with pytest.raises(ValueError, match="attributes"):
         _gto()(x[:, :3], x[:-1, 3:], ei, ea)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_activation_checkpointing_changes_no_gradient(name: str, graph) -> None:
+    model = MODELS[name]()
+    grads = []
+    for enabled in (False, True):
+        model.zero_grad()
+        model.activation_checkpointing = enabled
+        _run(name, model, graph).square().sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)

@@ -256,6 +256,8 @@ def run_gpu_datagen(
 
         refill()
         while preparing or any(groups.values()):
+            if stop is not None and stop.is_set():
+                break
             ready = {k: g for k, g in groups.items() if g}
             full = [k for k, g in ready.items() if len(g) >= capacity(g)]
             # Run a full group; else, once nothing more is on its way (the look-ahead is
@@ -266,8 +268,6 @@ def run_gpu_datagen(
                 refill()
                 reap(block=False)
                 continue
-            if stop is not None and stop.is_set():
-                break
             key = full[0] if full else max(ready, key=lambda k: len(ready[k]))
             group = sorted(groups[key], key=lambda jf: -jf[1].num_pressure_dofs)
             take = capacity(group)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -102,3 +103,12 @@ def test_datagen_on_cuda_matches_the_cpu_solver(tmp_path):
     reference = list(solve(scenario, build_tunnel_mesh(scenario)))
     ref_velocity = np.stack([np.stack([f.u, f.v], axis=-1) for f in reference])
     np.testing.assert_allclose(written.velocity, ref_velocity, atol=1e-5)
+
+
+def test_a_stopped_run_starts_no_batch(tmp_path):
+    stop = threading.Event()
+    stop.set()
+    config = GpuDatagenConfig(device="cpu", workers=1, writers=1, processes=False)
+    report = run_gpu_datagen(jobs_for([_scenario(0.2)]), tmp_path, config, stop=stop)
+    assert report.batches == [] and report.written == []
+    assert json.loads((tmp_path / MANIFEST_NAME).read_text())["count"] == 0

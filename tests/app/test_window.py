@@ -206,3 +206,78 @@ def test_scripted_mode_screenshot_and_export(qtbot, tmp_path: Path, coarse_scena
     assert (out / "run.pvd").exists() and (out / "forces.csv").exists()
     session = Session(scenario=coarse_scenario)
     assert session.scenario.name
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> Path:
+    """An untrained two-block MeshGraphNet saved as a model file pair, trained (it claims) on
+    Re 10–50 so the DFG cylinder at Re 100 lies outside its envelope."""
+    from engine.models.card import TrainingEnvelope
+    from engine.models.simulator import Simulator, SimulatorConfig
+
+    sim = Simulator.from_config(
+        SimulatorConfig(arguments={"latent": 16, "num_blocks": 2}, name="tiny")
+    )
+    sim.card.envelope = TrainingEnvelope(reynolds=(10.0, 50.0))
+    sim.save(tmp_path / "tiny")
+    return tmp_path / "tiny"
+
+
+def test_learned_model_backend_runs_and_warns(qtbot, window, messages, tiny_model) -> None:
+    from app.state import ModelChoice
+
+    window.state.set_model(ModelChoice(str(tiny_model), "cpu"))
+    qtbot.waitUntil(
+        lambda: "Reynolds number 100" in window.model_panel.warning.text(), timeout=30000
+    )
+    assert "tiny: meshgraphnet" in window.model_panel.card.text()
+    run_to_end(qtbot, window, 2)
+    assert window.store.count == 3
+    assert "tiny on CPU" in window.status_labels["device"].text()
+    assert not messages
+
+
+def test_missing_gpu_is_a_message(qtbot, window, messages, tiny_model) -> None:
+    import torch
+
+    from app.state import ModelChoice
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    window.state.set_model(ModelChoice(str(tiny_model), "cuda"))
+    qtbot.waitUntil(lambda: bool(messages), timeout=30000)
+    assert "device 'cuda' is not available" in messages[0][1]
+
+
+def test_drop_a_shape_file_adds_an_obstacle(qtbot, window) -> None:
+    from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    airfoil = Path(__file__).parents[2] / "assets" / "geometries" / "s1223.dat"
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(airfoil))])
+    event = QDropEvent(
+        QPoint(10, 10),
+        Qt.DropAction.CopyAction,
+        data,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    assert window.state.scenario.obstacles[-1].shape == "file"
+    qtbot.waitUntil(lambda: window.mesh_is_current, timeout=30000)
+    assert window.mesh.num_obstacles == 2
+
+
+def test_keyboard_shortcuts(qtbot, window) -> None:
+    from PySide6.QtGui import QAction
+
+    actions = {a.shortcut().toString(): a for a in window.findChildren(QAction)}
+    assert {"Space", "S", "R", "Ctrl+E"} <= set(actions)
+    actions["S"].trigger()
+    qtbot.waitUntil(lambda: window.store.count == 1, timeout=RUN_TIMEOUT_MS)
+    assert window.worker.paused
+    actions["Space"].trigger()
+    qtbot.waitUntil(lambda: window.store.count >= 2, timeout=RUN_TIMEOUT_MS)
+    actions["R"].trigger()
+    assert window.store.count == 0 and window.worker is None

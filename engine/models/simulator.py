@@ -111,7 +111,10 @@ def _full_arguments(cfg: SimulatorConfig, spec: GraphSpec) -> dict[str, Any]:
     state, attributes = _input_widths(spec)
     args = dict(cfg.arguments)
     if cfg.architecture == "graph_transformer" and "size" in args:
-        args = {**graph_transformer_preset(args.pop("size")), **args}
+        try:
+            args = {**graph_transformer_preset(args.pop("size")), **args}
+        except ValueError as exc:
+            raise ModelError(f"graph_transformer: {exc}") from None
     out = len(TARGET_FIELDS)
     if cfg.architecture == "meshgraphnet":
         return {"node_in": state + attributes, "edge_in": EDGE_FEATURES, "out": out, **args}
@@ -130,8 +133,20 @@ class Simulator(nn.Module):
     def __init__(self, card: ModelCard) -> None:
         super().__init__()
         self.card = card
-        self.graph_spec = GraphSpec(**card.graph)
+        try:
+            self.graph_spec = GraphSpec(**card.graph)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"model {card.name}: bad graph spec {card.graph}: {exc}") from None
         self.network = build_network(card.architecture, card.arguments)
+        if isinstance(self.network, GraphTransformer):
+            if not self.graph_spec.attention_hops:
+                raise ModelError(
+                    "a graph transformer needs attention edges: graph.attention_hops >= 1"
+                )
+            if self.network.uses_dilation and not self.graph_spec.dilation:
+                raise ModelError(
+                    "this graph transformer has dilated heads: set graph.dilation >= 2"
+                )
         self.state_normalizer = Normalizer(len(STATE_FIELDS))
         self.edge_normalizer = Normalizer(EDGE_FEATURES)
         self.target_normalizer = Normalizer(len(TARGET_FIELDS))

@@ -14,6 +14,7 @@ from torch_geometric.data import Batch
 from engine.boundary import inflow_velocity
 from engine.errors import ModelError
 from engine.geometry import build_tunnel_mesh
+from engine.graph.static import GraphSpec
 from engine.models import zoo
 from engine.models.card import ModelCard, TrainingEnvelope
 from engine.models.simulator import Simulator, SimulatorConfig, make_training_sample
@@ -102,6 +103,16 @@ def test_load_errors_are_model_errors(mesh, tmp_path) -> None:
         Simulator.load(tmp_path / "m")
     with pytest.raises(ModelError, match="arguments"):
         Simulator.from_config(SimulatorConfig("meshgraphnet", {"width": 3}))
+    with pytest.raises(ModelError, match="unknown size"):
+        Simulator.from_config(SimulatorConfig("graph_transformer", {"size": "huge"}))
+    with pytest.raises(ModelError, match="attention_hops"):
+        Simulator.from_config(SimulatorConfig("graph_transformer", graph=GraphSpec()))
+    with pytest.raises(ModelError, match="dilation"):
+        Simulator.from_config(
+            SimulatorConfig("graph_transformer", graph=GraphSpec(attention_hops=2))
+        )
+    with pytest.raises(ModelError, match="unknown field"):
+        SimulatorConfig.from_dict({"architecture": "physgto", "width": 3})
 
 
 @pytest.mark.parametrize("walls", ["no-slip", "slip"])

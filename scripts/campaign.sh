@@ -6,7 +6,7 @@
 #
 #   OUT=/path/out scripts/campaign.sh CONFIG [RESUME_DIR] [extra `engine campaign` options]
 #
-# CAMPAIGN_MINUTES (default 9.5) is the whole job's budget, this script's set-up included.
+# CAMPAIGN_MINUTES (default 9) is the whole job's budget, this script's set-up included.
 # The GPU machine's python3 lacks gmsh, scikit-fem and meshio: they are installed from the
 # wheels carried in .carry/wheels, and .carry/lib holds the shared libraries gmsh needs.
 set -euo pipefail
@@ -20,7 +20,7 @@ if [ $# -gt 0 ] && [[ "$1" != -* ]]; then
 fi
 : "${OUT:?set OUT to the folder that receives the checkpoint and metrics}"
 PY="${PYTHON:-python3}"
-MINUTES="${CAMPAIGN_MINUTES:-9.5}"
+MINUTES="${CAMPAIGN_MINUTES:-9}"
 
 if [ -d "$ROOT/.carry/lib" ]; then
   export LD_LIBRARY_PATH="$ROOT/.carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

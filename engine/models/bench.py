@@ -226,6 +226,12 @@ def register(bench: argparse._SubParsersAction) -> None:
         default=NODES_PER_TRAINING_BATCH,
         help="nodes per training batch: small graphs are repeated up to it",
     )
+    parser.add_argument(
+        "--checkpoint-above",
+        type=int,
+        default=CHECKPOINT_ABOVE,
+        help="train with activation checkpointing when a batch has more nodes than this",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(run=_run)
 

@@ -21,6 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="the model, for one-step errors")
     p.add_argument("--device", help="cpu, cuda, … (default: CUDA if available)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=0.5,
+        help="fraction of the run treated as start-up, left out of force statistics",
+    )
     p.set_defaults(run=run_compare)
 
     p = subparsers.add_parser(
@@ -39,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also check each case stays finite this long (e.g. 2000; 0: skip)",
     )
     p.add_argument("--json", type=Path, help="write the full results here")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=0.5,
+        help="fraction of each run treated as start-up, left out of force statistics",
+    )
     p.add_argument(
         "--update-card", action="store_true", help="store the mean metrics in the model's card"
     )
@@ -66,6 +78,7 @@ def run_compare(args: argparse.Namespace) -> int:
         Trajectory.load(args.prediction),
         simulator=simulator,
         device=device,
+        settle_fraction=args.settle,
     )
     if args.json:
         print(json.dumps(result, indent=2))
@@ -104,7 +117,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     cases: list[dict[str, Any]] = []
     mean: dict[str, Any] = {}
     for item in evaluate(
-        simulator, args.testset, steps=args.steps, long_steps=args.long_steps, device=device
+        simulator,
+        args.testset,
+        steps=args.steps,
+        long_steps=args.long_steps,
+        device=device,
+        settle_fraction=args.settle,
     ):
         if "mean" in item:
             mean = item["mean"]

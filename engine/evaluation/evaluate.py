@@ -48,6 +48,7 @@ def evaluate_case(
     steps: int,
     long_steps: int,
     device: torch.device,
+    settle_fraction: float = 0.5,
 ) -> dict[str, Any]:
     """Compare one case over ``steps`` and check it stays finite for ``long_steps`` (0: skip)."""
     scenario = trajectory_scenario(reference, name)
@@ -80,7 +81,15 @@ def evaluate_case(
     if len(frames) < 2:
         return case
     prediction = Trajectory.from_frames(mesh, frames, reference.scenario)
-    case.update(compare(head(reference, steps + 1), prediction, simulator=simulator, device=device))
+    case.update(
+        compare(
+            head(reference, steps + 1),
+            prediction,
+            simulator=simulator,
+            device=device,
+            settle_fraction=settle_fraction,
+        )
+    )
     return case
 
 
@@ -115,6 +124,7 @@ def evaluate(
     steps: int = 600,
     long_steps: int = 0,
     device: torch.device | str = "cpu",
+    settle_fraction: float = 0.5,
 ) -> Iterator[dict[str, Any]]:
     """Yield one result per test case, then the summary (``{"mean": ...}``) last."""
     files = open_dataset(testset).files()
@@ -129,6 +139,7 @@ def evaluate(
             steps=steps,
             long_steps=long_steps,
             device=torch.device(device),
+            settle_fraction=settle_fraction,
         )
         cases.append(case)
         yield case

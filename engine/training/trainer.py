@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.data import Batch
 
-from engine.errors import DataFormatError
+from engine.errors import ConfigError, DataFormatError
 from engine.evaluation.evaluate import evaluate_case, summarise
 from engine.models.card import Range, TrainingEnvelope
 from engine.models.simulator import Simulator, SimulatorConfig, make_training_sample
@@ -155,7 +155,7 @@ class Trainer:
         """Train until the epochs or minutes run out (or the deadline); checkpoint at the end."""
         cfg, world = self.config, self.world
         if cfg.batch_size % world.size:
-            raise ValueError(
+            raise ConfigError(
                 f"batch_size {cfg.batch_size} must be divisible by the {world.size} processes"
             )
         per_rank = cfg.batch_size // world.size

@@ -12,7 +12,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from app.state import REFERENCE_BACKEND, ModelChoice
@@ -28,7 +27,6 @@ DEFAULT_MODEL = "default"
 class ModelEntry:
     name: str  # what ModelChoice.backend holds for it: a name in assets/models or a path
     label: str  # what the user reads
-    stem: Path  # the pair's path without suffix
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ def shipped_models(places: tuple[str, ...] = ()) -> list[ModelEntry]:
     entries = []
     for stem, card in find_models(places):
         label = stem.name if isinstance(card, Exception) else f"{card.name} ({card.architecture})"
-        entries.append(ModelEntry(stem.name, label, stem))
+        entries.append(ModelEntry(stem.name, label))
     return entries
 
 
@@ -104,15 +102,6 @@ def load_simulator(choice: ModelChoice) -> Any:
     if not any(d.name == choice.device and d.available for d in devices()):
         raise ModelError(f"device {choice.device!r} is not available on this machine")
     return _load_simulator(choice.backend, choice.device)
-
-
-def envelope_warnings(
-    choice: ModelChoice, scenario: Scenario, mesh: TunnelMesh | None
-) -> list[str]:
-    """Where the scenario lies outside what the chosen model was trained on (empty: inside)."""
-    if choice.is_reference:
-        return []
-    return list(load_simulator(choice).card.envelope_warnings(scenario, mesh))
 
 
 def frame_source(

@@ -8,10 +8,12 @@ a timer on the GUI thread shows the newest one, so rendering never queues behind
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +58,10 @@ from app.viewport import Viewport
 from app.workers import LatestOnlyRunner, RunWorker
 from engine.errors import SlipstreamError
 from engine.frame import Frame
+from engine.geometry import build_tunnel_mesh, outline
 from engine.geometry.mesh import TunnelMesh
+from engine.geometry.meshfile import load_mesh_file
+from engine.geometry.quality import mesh_quality
 from engine.scenario import FileShape, Scenario
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "assets" / "scenarios"
@@ -298,8 +303,6 @@ class MainWindow(QMainWindow):
         return True
 
     def _open_json(self, path: Path) -> None:
-        import json
-
         try:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
@@ -318,8 +321,6 @@ class MainWindow(QMainWindow):
 
     def add_shape_file(self, path: Path) -> None:
         """Add an obstacle outlined by a shape file, checked by loading its outline first."""
-        from engine.geometry import outline
-
         scenario = self.state.scenario
         tunnel = scenario.tunnel
         obstacle = FileShape(
@@ -335,10 +336,6 @@ class MainWindow(QMainWindow):
 
     def use_mesh_file(self, path: Path) -> None:
         """Use a 2D mesh as it is: the tunnel takes its extent; its obstacles come with it."""
-        from dataclasses import replace
-
-        from engine.geometry.meshfile import load_mesh_file
-
         mesh = load_mesh_file(path)
         lo, hi = mesh.points.min(axis=0), mesh.points.max(axis=0)
         scenario = self.state.scenario
@@ -417,15 +414,11 @@ class MainWindow(QMainWindow):
 
     def remesh(self) -> None:
         """Mesh the current scenario in the background; only the newest request's mesh is shown."""
-        from engine.geometry import build_tunnel_mesh
-
         scenario = self.state.scenario
         key = geometry_key(scenario)
         self.mesher.submit(key, lambda: (scenario, build_tunnel_mesh(scenario)))
 
     def _mesh_done(self, key: str, result: tuple[Scenario, TunnelMesh]) -> None:
-        from engine.geometry.quality import mesh_quality
-
         scenario, mesh = result
         self.reset()
         self.mesh, self._mesh_key, self._mesh_scenario = mesh, key, scenario

@@ -91,9 +91,17 @@ def test_timeline_scrubs_stored_frames(qtbot, window) -> None:
 def test_export_vtu_pvd_csv_read_back(qtbot, window, tmp_path: Path) -> None:
     window.state.add_probe(0.6, 0.2)
     run_to_end(qtbot, window, 5)
-    written = window.export(ExportOptions(tmp_path / "out", xdmf=True, movies=("gif",)))
+    written = window.export(ExportOptions(tmp_path / "out", xdmf=True, movies=("gif", "mp4")))
     names = {p.name for p in written}
-    assert {"run.pvd", "run.xdmf", "forces.csv", "probes.csv", "frame.png", "run.gif"} <= names
+    assert {
+        "run.pvd",
+        "run.xdmf",
+        "forces.csv",
+        "probes.csv",
+        "frame.png",
+        "run.gif",
+        "run.mp4",
+    } <= names
     pvd = ET.parse(tmp_path / "out" / "run.pvd").getroot()
     files = [d.get("file") for d in pvd.iter("DataSet")]
     assert len(files) == 6
@@ -281,3 +289,17 @@ def test_keyboard_shortcuts(qtbot, window) -> None:
     qtbot.waitUntil(lambda: window.store.count >= 2, timeout=RUN_TIMEOUT_MS)
     actions["R"].trigger()
     assert window.store.count == 0 and window.worker is None
+
+
+def test_open_a_mesh_file_uses_it_as_is(qtbot, window, messages, tmp_path: Path) -> None:
+    from engine.geometry.meshfile import write_mesh
+
+    path = tmp_path / "tunnel.vtu"
+    write_mesh(window.mesh, path)
+    nodes = window.mesh.num_nodes
+    assert window.open_path(path), messages
+    assert window.state.scenario.mesh.file == str(path.resolve())
+    qtbot.waitUntil(lambda: window.mesh_is_current, timeout=30000)
+    assert window.mesh.num_nodes == nodes and window.mesh.num_obstacles == 1
+    run_to_end(qtbot, window, 2)
+    assert window.store.latest().coefficients.shape == (1, 2)

@@ -21,7 +21,7 @@ def test_campaign_job_trains_while_generating_and_hands_back_few_small_files(
     job = CampaignJob(
         config=TrainConfig.load(CONFIG),
         out=tmp_path / "out",
-        minutes=1.25,
+        minutes=1.0,
         data=tmp_path / "data",
         workers=1,
         datagen_steps=6,
@@ -36,4 +36,4 @@ def test_campaign_job_trains_while_generating_and_hands_back_few_small_files(
     state = read_checkpoint(job.out).state
     assert state.step > 0 and state.jobs == 1
     assert metrics["trajectories"]["train"] >= 1 and metrics["datagen_exit"] is not None
-    assert metrics["seconds"]["total"] < 75.0  # stopped itself inside its budget
+    assert metrics["seconds"]["total"] < 60.0  # stopped itself inside its minute

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import math
 import random
 import time
 from collections.abc import Iterator
@@ -16,7 +17,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -57,7 +57,12 @@ LOG_FIELDS = (
 
 @dataclass(frozen=True)
 class Progress:
-    """One optimizer step's report; ``fraction`` is how far through the run's schedule it is."""
+    """One optimizer step's report; ``fraction`` is how far through the run's schedule it is.
+
+    ``loss`` is the mean over the last logging window (NaN before the first): reading every
+    step's loss would make the host wait for the GPU each step instead of preparing the next
+    batch while the GPU works.
+    """
 
     step: int
     epoch: int
@@ -162,7 +167,8 @@ class Trainer:
         root = cfg.data_dir
         wait_for_trajectories(root, cfg.min_trajectories, cfg.wait_minutes, world)
         self.simulator.train()
-        losses: list[float] = []
+        losses: list[torch.Tensor] = []
+        logged_loss = math.nan
         tick = last_log_time = time.monotonic()
         last_log_samples = self.state.samples
         stop = self._finished(0.0)
@@ -186,8 +192,7 @@ class Trainer:
                 )
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
-                loss = self._optimizer_step(batch)
-                losses.append(loss)
+                losses.append(self._optimizer_step(batch))
                 now = time.monotonic()
                 self.state.step += 1
                 self.state.samples += cfg.batch_size
@@ -209,12 +214,13 @@ class Trainer:
                 if validating or self.state.step % cfg.log_every == 0:
                     rate = (self.state.samples - last_log_samples) / max(now - last_log_time, 1e-9)
                     last_log_samples, last_log_time = self.state.samples, now
-                    self._log(lr, world.mean(float(np.mean(losses))), rate, validation)
+                    logged_loss = world.mean(float(torch.stack(losses).mean()))
+                    self._log(lr, logged_loss, rate, validation)
                     losses.clear()
                 yield Progress(
                     self.state.step,
                     self.state.epoch,
-                    loss,
+                    logged_loss,
                     lr,
                     self._fraction(within),
                     rate,
@@ -271,7 +277,7 @@ class Trainer:
         enabled = self.config.bf16 and self.device.type == "cuda"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
-    def _optimizer_step(self, batch: list[tuple[Path, int]]) -> float:
+    def _optimizer_step(self, batch: list[tuple[Path, int]]) -> torch.Tensor:
         graphs = []
         for path, t in batch:
             item = self.cache.get(path)
@@ -285,7 +291,7 @@ class Trainer:
         if self.config.grad_clip:
             nn.utils.clip_grad_norm_(self.simulator.parameters(), self.config.grad_clip)
         self.optimizer.step()
-        return float(loss.detach())
+        return loss.detach()
 
     # ---- validation, logging, checkpoints --------------------------------------------------
     def validate(self) -> dict[str, float | None]:

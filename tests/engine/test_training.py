@@ -185,7 +185,8 @@ def test_time_budget_stops_the_run(dataset: Path, tmp_path: Path) -> None:
 
 def test_pushforward_trains_from_model_states(dataset: Path, tmp_path: Path) -> None:
     cfg = tiny_config(dataset, pushforward_steps=2, pushforward_prob=1.0)
-    losses = [p.loss for p in Trainer(cfg, tmp_path, CPU).run()]
+    reports = list(Trainer(cfg, tmp_path, CPU).run())
+    losses = [p.loss for p in reports if p.step % cfg.log_every == 0]  # logged window means
     assert losses and all(math.isfinite(x) for x in losses)
 
 
@@ -300,6 +301,6 @@ def test_training_on_cuda_with_bf16(dataset: Path, tmp_path: Path, compile_loss:
     )
     trainer = Trainer(cfg, tmp_path, world)
     reports = list(trainer.run())
-    assert all(math.isfinite(r.loss) for r in reports)
+    assert all(math.isfinite(r.loss) for r in reports if r.step % cfg.log_every == 0)
     assert trainer.state.gpu_minutes > 0
     assert Simulator.load(tmp_path / "model", "cuda").card.gpu_minutes == trainer.state.gpu_minutes

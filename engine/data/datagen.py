@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DataFormatError, SlipstreamError
+from engine.solver.threads import single_threaded_blas
 
 FAILURES_NAME = "failures.jsonl"
 
@@ -158,16 +159,19 @@ def generate(config: DatagenConfig, cancel: threading.Event | None = None) -> It
         return result
 
     if config.workers == 1:
-        for index in todo:
-            if cancel is not None and cancel.is_set():
-                return
-            yield record(simulate_case(config.seed, index, out, config.steps))
+        with single_threaded_blas():
+            for index in todo:
+                if cancel is not None and cancel.is_set():
+                    return
+                yield record(simulate_case(config.seed, index, out, config.steps))
         return
 
     # fork: children inherit the imported engine; spawn would re-run ``python -m engine``.
     context = multiprocessing.get_context("fork")
     pending = iter(todo)
-    with ProcessPoolExecutor(config.workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        config.workers, mp_context=context, initializer=single_threaded_blas
+    ) as pool:
         running: set[Future] = set()
 
         def submit_next() -> bool:

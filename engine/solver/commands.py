@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.errors import ScenarioError
     from engine.geometry import build_tunnel_mesh
     from engine.solver import solve
+    from engine.solver.threads import single_threaded_blas
 
     scenario = Scenario.load(args.scenario)
     if args.steps is not None and args.steps < 1:
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     mesh = build_tunnel_mesh(scenario)
     frames = []
-    with tqdm(total=steps + 1, unit="frame", disable=args.quiet) as bar:
+    with single_threaded_blas(), tqdm(total=steps + 1, unit="frame", disable=args.quiet) as bar:
         for frame in solve(scenario, mesh, steps=steps):
             frames.append(frame)
             bar.update()

@@ -101,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
     window.resize(width, height)
     window.show()
+    previous_hook = sys.excepthook
     sys.excepthook = lambda kind, exc, tb: _report_unexpected(window, exc, scripted)
     script = Script(
         window,
@@ -111,7 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         quit_when_done=args.quit,
     )
     script.start()
-    status = app.exec()
+    try:
+        status = app.exec()
+    finally:
+        sys.excepthook = previous_hook
     return script.exit_code if args.quit else status
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import numpy as np
 import pytest
 
 from app.export import ExportOptions
-from app.state import FIELDS, Session
+from app.state import FIELDS
 from engine.scenario import Scenario
 from tests.app.conftest import coarse
 
@@ -183,37 +185,46 @@ def test_probe_click_adds_probe_and_series(qtbot, window) -> None:
     assert len(x) == 4 and y[-1] > 0
 
 
-def test_scripted_mode_screenshot_and_export(qtbot, tmp_path: Path, coarse_scenario) -> None:
-    from PySide6.QtWidgets import QApplication
-
-    from app.__main__ import main
-
+def test_scripted_mode_screenshot_and_export(tmp_path: Path, coarse_scenario) -> None:
+    """The command line a demo or the docs use, run as its own process (as users run it)."""
     scenario = tmp_path / "coarse.json"
     coarse_scenario.save(scenario)
     shot, out = tmp_path / "shot.png", tmp_path / "export"
-    code = main(
-        [
-            "--scenario",
-            str(scenario),
-            "--model",
-            "reference",
-            "--steps",
-            "3",
-            "--screenshot",
-            str(shot),
-            "--export",
-            str(out),
-            "--quit",
-            "--size",
-            "640x400",
-        ]
+    args = [
+        "--scenario",
+        str(scenario),
+        "--model",
+        "reference",
+        "--steps",
+        "3",
+        "--screenshot",
+        str(shot),
+        "--export",
+        str(out),
+        "--quit",
+        "--size",
+        "640x400",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "app", *args], capture_output=True, text=True, timeout=300
     )
-    QApplication.processEvents()
-    assert code == 0
+    assert result.returncode == 0, result.stderr
     assert shot.stat().st_size > 1000
     assert (out / "run.pvd").exists() and (out / "forces.csv").exists()
-    session = Session(scenario=coarse_scenario)
-    assert session.scenario.name
+    assert len(np.loadtxt(out / "forces.csv", delimiter=",", skiprows=1)) == 4
+
+
+def test_scripted_mode_reports_a_broken_scenario(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"fluid": {"viscosity": -1}}')
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--scenario", str(bad), "--quit"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert "fluid.viscosity" in result.stderr
 
 
 @pytest.fixture

@@ -127,7 +127,8 @@ class _MassSolver:
     """Solves M x = b on the free dofs (x = 0 on Dirichlet dofs) by Jacobi-preconditioned CG.
 
     The P2 mass matrix is well conditioned once diagonally scaled, so CG converges in a few
-    dozen cheap matrix-vector products, several times faster than a solve with its LU factors.
+    dozen cheap matrix-vector products, several times faster than a solve with its LU factors
+    (kept as a fallback, factorised only if CG ever stalls).
     """
 
     def __init__(self, mass: sp.csr_matrix, fixed: np.ndarray) -> None:
@@ -137,12 +138,15 @@ class _MassSolver:
         self.preconditioner = spla.LinearOperator(
             self.matrix.shape, matvec=lambda v: inverse_diagonal * v, dtype=np.float64
         )
+        self._lu: spla.SuperLU | None = None
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         x = np.zeros_like(rhs)
         free, info = spla.cg(self.matrix, rhs[self.free], M=self.preconditioner, rtol=1e-10)
         if info != 0:
-            raise DivergenceError(0, "the velocity correction did not converge")
+            if self._lu is None:
+                self._lu = spla.splu(self.matrix.tocsc())
+            free = self._lu.solve(rhs[self.free])
         x[self.free] = free
         return x
 

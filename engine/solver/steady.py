@@ -53,7 +53,7 @@ def steady_state(
     tensor = s.convection_tensor.reshape(-1, 6, 6, 6, 2).transpose(0, 1, 3, 2, 4)
     edofs = s.vbasis.element_dofs
     newton = False  # the first pass is a Picard (Oseen) step from rest: the Stokes solution
-    for _iteration in range(max_iterations):
+    for iteration in range(max_iterations):
         u = (x[:n2], x[n2 : 2 * n2])
         p = x[2 * n2 :]
         a = s.vv.matrix(viscous + s.convection(u[0], u[1]))
@@ -74,7 +74,7 @@ def steady_state(
         delta = spla.splu(jacobian).solve(rhs)
         x += delta
         if not np.all(np.isfinite(x)):
-            raise DivergenceError(_iteration, "Newton's method produced NaN/inf")
+            raise DivergenceError(iteration, "Newton's method produced NaN/inf")
         if newton and np.linalg.norm(delta) <= tolerance * max(np.linalg.norm(x), 1.0):
             break
         newton = True

@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         self._mesh_key: str | None = None
         self._mesh_scenario: Scenario | None = None
         self._start_when_meshed = False
+        self._simulator = None  # the chosen learned model once loaded, for its card
         self._shown_count = -1
         self._live = True
         self._fps_sample = (time.perf_counter(), 0)  # (when, viewport renders then)
@@ -453,6 +454,7 @@ class MainWindow(QMainWindow):
     def _model_changed(self) -> None:
         self.reset()
         self._update_status()
+        self._simulator = None
         choice = self.state.model
         if choice.is_reference:
             self.model_panel.show_card("The reference Navier–Stokes solver: slow, exact.", [])
@@ -461,21 +463,21 @@ class MainWindow(QMainWindow):
         self.model_loader.submit(choice, lambda: backends.load_simulator(choice))
 
     def _model_loaded(self, choice: ModelChoice, simulator) -> None:
-        self._refresh_envelope(simulator)
+        if choice != self.state.model:
+            return  # the user has chosen another backend since
+        self._simulator = simulator
+        self._refresh_envelope()
 
     def _model_error(self, choice: ModelChoice, exc: Exception) -> None:
         self.model_panel.show_card("", [])
         self.show_error(f"Cannot use model {Path(choice.backend).name}", exc)
 
-    def _refresh_envelope(self, simulator=None) -> None:
-        choice = self.state.model
-        if choice.is_reference:
+    def _refresh_envelope(self) -> None:
+        """Show the loaded model's card and where the scenario leaves its training envelope
+        (nothing until the model loader has finished: loading never happens on this thread)."""
+        simulator = self._simulator
+        if simulator is None or self.state.model.is_reference:
             return
-        if simulator is None:
-            try:
-                simulator = backends.load_simulator(choice)  # cached after the first load
-            except SlipstreamError:
-                return  # already reported when the model was chosen
         warnings = []
         if self.mesh_is_current:
             warnings = simulator.card.envelope_warnings(self.state.scenario, self.mesh)

@@ -1,0 +1,1 @@
+"""Slipstream's desktop app: a PySide6 window over the Qt-free ``engine`` package."""

@@ -229,6 +229,27 @@ def run(args: argparse.Namespace) -> int:
             args.case, args.resolution, args.device, duration=args.duration, max_dt=args.max_dt
         )
     else:
-        result = run_case(args.case, args.resolution, duration=args.duration, max_dt=args.max_dt)
+        result = _run_cpu(args)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.report())
     return 0 if result.passed else 1
+
+
+def _run_cpu(args: argparse.Namespace) -> DfgResult:
+    """The CPU solver with one BLAS thread and a progress bar in simulated seconds."""
+    from tqdm import tqdm
+
+    from engine.solver.threads import single_threaded_blas
+
+    total = 0.0 if args.case == "2d-1" else args.duration or DEFAULT_DURATION[args.case]
+    with single_threaded_blas(), tqdm(total=total, unit="s", disable=not total) as bar:
+
+        def progress(t: float) -> None:
+            bar.update(t - bar.n)
+
+        return run_case(
+            args.case,
+            args.resolution,
+            duration=args.duration,
+            max_dt=args.max_dt,
+            progress=progress,
+        )

@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.training.commands",
     "engine.rollout.commands",
     "engine.evaluation.commands",
+    "engine.evaluation.testset",
     "engine.solver.commands",
     "engine.bench.commands",
     "engine.data.datagen",

@@ -5,6 +5,8 @@
 #   scripts/gpu-datagen-bench.sh core    # ≤ 9 min: 2k-node throughput, GPU-vs-CPU agreement
 #                                        #          over 600 frames, DFG 2D-1 batched
 #   scripts/gpu-datagen-bench.sh extra   # ≤ 9 min: DFG 2D-2 batched, throughput at 5k and 20k
+#   scripts/gpu-datagen-bench.sh accuracy  # ≤ 7 min: DFG 2D-1 and 2D-2 batched, agreement
+#   scripts/gpu-datagen-bench.sh scale     # ≤ 7 min: throughput at 5k and 20k nodes
 #
 # Each part fits one 10-minute command; run them as separate commands on the same warm host.
 #
@@ -74,9 +76,20 @@ core() {
   cp "$OUT/dfg-2d-1.stdout" "$OUT/dfg-2d-1.json"
 }
 
-extra() {
+dfg2() {
   stage dfg-2d-2 130 dfg --case 2d-2 --resolution benchmark --device "$DEVICE" --json
   cp "$OUT/dfg-2d-2.stdout" "$OUT/dfg-2d-2.json"
+}
+
+accuracy() {
+  stage dfg-2d-1 60 dfg --case 2d-1 --resolution benchmark --device "$DEVICE" --json
+  cp "$OUT/dfg-2d-1.stdout" "$OUT/dfg-2d-1.json"
+  dfg2
+  stage agreement-600 200 agreement --device "$DEVICE" --count 4 --nodes 2000 --steps 600 \
+    --json "$OUT/agreement-600.json"
+}
+
+scale() {
   stage datagen-5k 200 datagen --device "$DEVICE" --count 250 --nodes 5000 --max-seconds 60 \
     --json "$OUT/datagen-5k.json"
   stage datagen-20k 220 datagen --device "$DEVICE" --count 8 --nodes 20000 --max-seconds 20 \
@@ -89,8 +102,10 @@ for part in "${@:-core}"; do
   case "$part" in
     smoke) smoke ;;
     core) core ;;
-    extra) extra ;;
-    *) echo "unknown part $part (smoke, core, extra)" >&2; exit 2 ;;
+    extra) dfg2; scale ;;
+    accuracy) accuracy ;;
+    scale) scale ;;
+    *) echo "unknown part $part (smoke, core, extra, accuracy, scale)" >&2; exit 2 ;;
   esac
 done
 log "done; results in $OUT"

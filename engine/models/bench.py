@@ -33,6 +33,7 @@ CHECKPOINT_ABOVE = 100_000  # larger training batches recompute activations to f
 CONFIGS: dict[str, SimulatorConfig] = {
     "meshgraphnet": SimulatorConfig("meshgraphnet"),  # 15 blocks × 128, the paper's size
     "graph_transformer": SimulatorConfig("graph_transformer", {"size": "small"}),
+    "graph_transformer_tiny": SimulatorConfig("graph_transformer", {"size": "tiny"}),
     "physgto": SimulatorConfig("physgto"),
 }
 

@@ -21,6 +21,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="checkpoint/log folder (default: runs/CONFIG_NAME)")
     p.add_argument("--data", type=Path, help="dataset folder, overriding the config's")
     p.add_argument("--minutes", type=float, help="training time budget, overriding the config's")
+    p.add_argument(
+        "--stop-after",
+        type=float,
+        metavar="MINUTES",
+        help="save and stop after this much wall-clock time, leaving the learning-rate schedule "
+        "as it is, so a later --resume continues it (time-boxed jobs)",
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:1, … (default: CUDA if available)")
     p.set_defaults(run=run)
 
@@ -61,6 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import time
+
     from tqdm import tqdm
 
     from engine.training.distributed import join_world, leave_world
@@ -74,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / args.config.stem
     world = join_world(args.device)
     try:
-        trainer = Trainer(config, out, world, resume=args.resume)
+        deadline = None if args.stop_after is None else time.monotonic() + 60.0 * args.stop_after
+        trainer = Trainer(config, out, world, resume=args.resume, deadline=deadline)
         bar = tqdm(
             total=1000,
             disable=not world.is_main,

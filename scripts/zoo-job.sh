@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# One ≤ 10-minute step of training the model zoo on a GPU machine (issue 7), results under $OUT.
+#
+#   OUT=DIR scripts/zoo-job.sh train1   # GPU datagen on GPU 0 (timed: the issue-4 throughput
+#                                       # run; with 2 GPUs `bench models` runs on GPU 1 meanwhile),
+#                                       # then the four zoo models train side by side
+#   OUT=DIR scripts/zoo-job.sh train2   # the four resume from runs/zoo/ while the batched solver's
+#                                       # DFG and agreement checks and 5k/20k throughput run beside;
+#                                       # with 2 GPUs it ends with the DDP 1-vs-2-GPU comparison
+#   OUT=DIR scripts/zoo-job.sh eval     # held-out test set on the GPU, evaluate every model
+#                                       # (600 steps + 2,000-step stability); with 1 GPU, then
+#                                       # bench models
+#
+# With several GPUs the trainers and evaluations are spread round-robin over them.
+#
+# Steps chained back to back on the same warm machine share data/zoo and runs/zoo (ignored
+# folders that stay between calls); on a fresh machine train2 regenerates the same data (same
+# seed) and starts the models again. Only model files, metrics and logs travel back: $OUT gets
+# models-a.tar, models-b.tar and logs.tar.gz (a call returns at most 8 files).
+# Knobs for a dry run on a CPU: DEVICE=cpu COUNT=8 STEPS=20 JOB_MINUTES=3 ZOO="gt-tiny".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PHASE="${1:?usage: OUT=DIR scripts/zoo-job.sh train1|train2|eval}"
+: "${OUT:?set OUT}"
+PY="${PYTHON:-python3}"
+DEVICE="${DEVICE:-cuda}"
+COUNT="${COUNT:-1200}"          # trajectories of the training set
+SEED="${SEED:-1}"
+STEPS="${STEPS:-600}"
+JOB_MINUTES="${JOB_MINUTES:-9}"  # this step's whole budget
+ZOO="${ZOO:-mgn gt-small gt-tiny physgto}"
+DATA=data/zoo
+RUNS=runs/zoo
+LOGS=out/zoo-logs
+mkdir -p "$DATA" "$RUNS" "$LOGS" "$OUT"
+NGPU=1
+[ "$DEVICE" = cuda ] && NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+[ "${NGPU:-0}" -ge 1 ] || NGPU=1
+gpu() { echo $(($1 % NGPU)); }  # the GPU of the i-th concurrent job
+export PYTHONUNBUFFERED=1
+[ -d .carry/lib ] && export LD_LIBRARY_PATH="$PWD/.carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+log() { echo "[$(date -u +%H:%M:%S) +${SECONDS}s] $*" | tee -a "$LOGS/job.log"; }
+left() { awk -v m="$JOB_MINUTES" -v s="$SECONDS" -v k="${1:-0}" 'BEGIN { printf "%.2f", m - s / 60 - k }'; }
+
+setup() {
+  "$PY" -c "import gmsh, skfem, meshio, tqdm" 2>/dev/null && return 0
+  log "installing gmsh, scikit-fem, meshio from .carry/wheels"
+  local pip=("$PY" -m pip install -q --no-index --find-links .carry/wheels gmsh scikit-fem meshio tqdm)
+  "${pip[@]}" || "${pip[@]}" --break-system-packages
+}
+
+environment() {
+  { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+    echo "cores: $(nproc)"; git rev-parse HEAD 2>/dev/null || true
+    "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
+  } >"$LOGS/environment-$PHASE.txt" 2>&1
+  cat "$LOGS/environment-$PHASE.txt"
+}
+
+# datagen LIMIT_SECONDS: make (the rest of) the training set, timed, end to end.
+datagen() {
+  local start=$SECONDS before after
+  before=$(find "$DATA" -name 'traj-*.h5' | wc -l)
+  log "datagen: $COUNT trajectories (have $before), limit $1 s"
+  CUDA_VISIBLE_DEVICES=0 timeout --kill-after=10 "$1" "$PY" -m engine datagen --device "$DEVICE" --count "$COUNT" \
+    --seed "$SEED" --steps "$STEPS" -o "$DATA" --quiet >>"$LOGS/datagen.log" 2>&1
+  local rc=$?
+  after=$(find "$DATA" -name 'traj-*.h5' | wc -l)
+  log "datagen: exit $rc, $((after - before)) written in $((SECONDS - start)) s ($after in all)"
+  "$PY" - "$DATA" "$((after - before))" "$((SECONDS - start))" "$rc" >"$LOGS/datagen-$PHASE.json" <<'PYEOF'
+import json, sys
+from engine.data.dataset import open_dataset
+root, written, seconds, rc = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+summaries = open_dataset(root).manifest["trajectories"].values()
+nodes = sorted(s["num_nodes"] for s in summaries)
+print(json.dumps({"written": written, "seconds": seconds, "exit": rc, "in_dataset": len(nodes),
+                  "per_10_min": written * 600.0 / max(seconds, 1e-9),
+                  "nodes_min_median_max": [nodes[0], nodes[len(nodes) // 2], nodes[-1]] if nodes else None}))
+PYEOF
+  cat "$LOGS/datagen-$PHASE.json"
+}
+
+# train MINUTES: every zoo model side by side, each resuming its own checkpoint when it has one.
+train() {
+  log "training ${ZOO} for $1 min each"
+  local pids=() i=0
+  for name in $ZOO; do
+    local resume=()
+    [ -f "$RUNS/$name/trainer.json" ] && resume=(--resume "$RUNS/$name")
+    CUDA_VISIBLE_DEVICES=$(gpu $i) "$PY" -m engine train "configs/zoo/$name.json" --data "$DATA" --out "$RUNS/$name" \
+      --stop-after "$1" --device "$DEVICE" "${resume[@]}" >"$LOGS/train-$name-$PHASE.log" 2>&1 &
+    pids+=($!)
+    i=$((i + 1))
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || log "a trainer exited with $?"; done
+  for name in $ZOO; do log "$name: $(tail -n 1 "$LOGS/train-$name-$PHASE.log" | cut -c1-400)"; done
+}
+
+# bench_models SECONDS: the GPU throughput table (issue 5), one model at a time so that a model
+# cut short by the time limit leaves the rows of the others.
+bench_models() {
+  local end=$((SECONDS + $1)) model left=4
+  : >"$LOGS/bench-models.md"
+  for model in meshgraphnet graph_transformer_tiny graph_transformer physgto; do
+    local budget=$(((end - SECONDS) / left))
+    left=$((left - 1))
+    [ "$budget" -gt 20 ] || { log "bench models: no time left for $model"; break; }
+    timeout --kill-after=10 "$budget" "$PY" -m engine bench models --device cuda --models "$model" \
+      --modes eager,compiled --precisions bf16 --warmup 3 --repeats 10 \
+      >>"$LOGS/bench-models.md" 2>>"$LOGS/bench-models.log" || log "bench models: $model exit $?"
+  done
+  log "bench models: $(wc -l <"$LOGS/bench-models.md") lines"
+}
+
+# ddp_compare SECONDS: the same config and global batch on 1 GPU, then on 2 with torchrun.
+ddp_compare() {
+  local each minutes
+  each=$(($1 / 2))
+  minutes=$(awk -v s="$each" 'BEGIN { printf "%.2f", (s - 25) / 60 }')
+  log "DDP comparison: ${minutes} min of training each"
+  for world in 1 2; do
+    rm -rf "runs/ddp$world"
+    timeout --kill-after=10 "$each" "$PY" -m torch.distributed.run --standalone \
+      --nproc-per-node "$world" -m engine train configs/ddp-meshgraphnet.json --data data/ddp \
+      --out "runs/ddp$world" --stop-after "$minutes" >"$LOGS/ddp$world.log" 2>&1 \
+      || log "DDP world $world: exit $?"
+    cp "runs/ddp$world/log.csv" "$LOGS/ddp$world-log.csv" 2>/dev/null
+    cp "runs/ddp$world/trainer.json" "$LOGS/ddp$world-trainer.json" 2>/dev/null
+    log "DDP world $world: $(tail -n 1 "$LOGS/ddp$world-log.csv" 2>/dev/null)"
+  done
+}
+
+pack() {
+  for name in $ZOO; do
+    [ -f "$RUNS/$name/model.safetensors" ] || continue
+    mkdir -p "$LOGS/models/$name"
+    cp "$RUNS/$name"/model.safetensors "$RUNS/$name"/model.json "$LOGS/models/$name/"
+    for f in "$RUNS/$name"/*.csv; do [ -f "$f" ] && cp "$f" "$LOGS/$name-$(basename "$f")"; done
+  done
+  # Two archives of model files (each must stay under 16 MiB), one of logs and metrics.
+  (cd "$LOGS/models" && tar cf "$OUT/models-a.tar" $(ls -d mgn gt-tiny 2>/dev/null) 2>/dev/null)
+  (cd "$LOGS/models" && tar cf "$OUT/models-b.tar" $(ls -d gt-small physgto 2>/dev/null) 2>/dev/null)
+  tar czf "$OUT/logs.tar.gz" --exclude=models -C "$LOGS" .
+  ls -la "$OUT"
+}
+
+setup
+environment
+case "$PHASE" in
+  train1)
+    if [ "$NGPU" -gt 1 ]; then
+      CUDA_VISIBLE_DEVICES=1 bench_models 290 &
+      bench=$!
+    fi
+    datagen 300
+    [ -n "${bench:-}" ] && wait "$bench"
+    train "$(left 0.9)"
+    ;;
+  train2)
+    [ "$(find "$DATA" -name 'traj-*.h5' | wc -l)" -ge "$COUNT" ] || datagen 240
+    ddp_seconds=0
+    [ "$NGPU" -gt 1 ] && ddp_seconds=200
+    ( export CUDA_VISIBLE_DEVICES=$((NGPU - 1))
+      [ "$ddp_seconds" -gt 0 ] && "$PY" -m engine datagen --device cuda --count 60 --seed 7 \
+        --steps 100 -o data/ddp --quiet >"$LOGS/ddp-datagen.log" 2>&1
+      OUT="$PWD/$LOGS/bench" scripts/gpu-datagen-bench.sh accuracy scale >"$LOGS/bench.log" 2>&1
+    ) &
+    bench=$!
+    train "$(left $(awk -v s="$ddp_seconds" 'BEGIN { print 0.9 + s / 60 }'))"
+    kill "$bench" 2>/dev/null; wait "$bench" 2>/dev/null
+    [ "$ddp_seconds" -gt 0 ] && ddp_compare "$ddp_seconds"
+    ;;
+  eval)
+    log "test set"
+    for cases in showcase envelope; do
+      "$PY" -m engine testset -o "data/testset/$cases" --cases "$cases" --steps "$STEPS" \
+        --device "$DEVICE" >>"$LOGS/testset.log" 2>&1
+    done
+    log "$(tail -n 2 "$LOGS/testset.log" | tr '\n' ' ')"
+    pids=()
+    i=0
+    for name in $ZOO; do
+      ( export CUDA_VISIBLE_DEVICES=$(gpu $i)
+        "$PY" -m engine evaluate --model "$RUNS/$name/model" --testset data/testset/showcase \
+          --steps "$STEPS" --long-steps 2000 --device "$DEVICE" --json "$LOGS/eval-$name-showcase.json"
+        "$PY" -m engine evaluate --model "$RUNS/$name/model" --testset data/testset/envelope \
+          --steps "$STEPS" --long-steps 0 --device "$DEVICE" --json "$LOGS/eval-$name-envelope.json"
+      ) >"$LOGS/eval-$name.log" 2>&1 &
+      pids+=($!)
+      i=$((i + 1))
+    done
+    for pid in "${pids[@]}"; do wait "$pid"; done
+    log "evaluation done"
+    [ "$NGPU" -eq 1 ] && [ "$DEVICE" = cuda ] \
+      && bench_models "$(awk -v l="$(left 0.4)" 'BEGIN { printf "%d", l * 60 }')"
+    ;;
+  *) echo "unknown phase $PHASE" >&2; exit 2 ;;
+esac
+pack
+log "done"

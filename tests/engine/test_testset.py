@@ -1,0 +1,32 @@
+"""The held-out test set: named showcase presets plus unseen envelope scenarios, solved for real."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.data.datagen import scenario_for
+from engine.data.trajectory import Trajectory
+from engine.evaluation.testset import SHOWCASE, TESTSET_SEED, build_testset, testset_scenarios
+
+
+def test_cases_are_the_presets_then_unseen_envelope_draws() -> None:
+    cases = testset_scenarios(envelope=2, steps=7)
+    names = list(cases)
+    assert names[: len(SHOWCASE)] == [f"{n}.h5" for n in SHOWCASE]
+    assert names[len(SHOWCASE) :] == ["envelope-000.h5", "envelope-001.h5"]
+    assert all(s.time.steps == 7 for s in cases.values())
+    assert cases["dfg-2d-2.h5"].obstacles[0].radius == 0.05
+    # Not a training draw: campaign seeds are multiples of 100 003 (0 included).
+    assert cases["envelope-000.h5"].to_dict() != scenario_for(0, 0).to_dict()
+    assert TESTSET_SEED % 100_003 != 0
+
+
+def test_build_solves_missing_cases_and_keeps_existing_ones(tmp_path: Path) -> None:
+    cases = testset_scenarios(envelope=0, steps=2)
+    cases = {"dfg-2d-2.h5": cases["dfg-2d-2.h5"]}
+    assert build_testset(tmp_path, cases) == []
+    trajectory = Trajectory.load(tmp_path / "dfg-2d-2.h5")
+    assert trajectory.velocity.shape[0] == 3
+    stamp = (tmp_path / "dfg-2d-2.h5").stat().st_mtime_ns
+    assert build_testset(tmp_path, cases) == []
+    assert (tmp_path / "dfg-2d-2.h5").stat().st_mtime_ns == stamp

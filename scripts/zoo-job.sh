@@ -1,22 +1,20 @@
 #!/usr/bin/env bash
 # One ≤ 10-minute step of training the model zoo on a GPU machine (issue 7), results under $OUT.
 #
-#   OUT=DIR scripts/zoo-job.sh train1   # GPU datagen on GPU 0 (timed: the issue-4 throughput
-#                                       # run; with 2 GPUs `bench models` runs on GPU 1 meanwhile),
-#                                       # then the four zoo models train side by side
-#   OUT=DIR scripts/zoo-job.sh train2   # the four resume from runs/zoo/ while the batched solver's
-#                                       # DFG and agreement checks and 5k/20k throughput run beside;
-#                                       # with 2 GPUs it ends with the DDP 1-vs-2-GPU comparison
-#   OUT=DIR scripts/zoo-job.sh eval     # held-out test set on the GPU, evaluate every model
-#                                       # (600 steps + 2,000-step stability); with 1 GPU, then
-#                                       # bench models
+#   OUT=DIR scripts/zoo-job.sh train1   # with 2 GPUs: the DDP 1-vs-2-GPU comparison first; the
+#                                       # reference solver fills data/zoo on the cores while the
+#                                       # four zoo models train side by side on the GPU(s)
+#   OUT=DIR scripts/zoo-job.sh train2   # more data, the held-out test set (reference solver) and
+#                                       # the four resume from runs/zoo/; then every model is
+#                                       # evaluated on the test set (600 steps, and a 2,000-step
+#                                       # stability run of the showcase cases)
 #
 # With several GPUs the trainers and evaluations are spread round-robin over them.
-#
 # Steps chained back to back on the same warm machine share data/zoo and runs/zoo (ignored
-# folders that stay between calls); on a fresh machine train2 regenerates the same data (same
-# seed) and starts the models again. Only model files, metrics and logs travel back: $OUT gets
+# folders that stay between calls). Only model files, metrics and logs travel back: $OUT gets
 # models-a.tar, models-b.tar and logs.tar.gz (a call returns at most 8 files).
+# The training data comes from the CPU reference solver: the batched GPU solver wrote nothing in
+# its first 300 s on an H200 (docs/gpu-datagen.md), so it is not on this path.
 # Knobs for a dry run on a CPU: DEVICE=cpu COUNT=8 STEPS=20 JOB_MINUTES=3 ZOO="gt-tiny".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +35,7 @@ NGPU=1
 [ "$DEVICE" = cuda ] && NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 [ "${NGPU:-0}" -ge 1 ] || NGPU=1
 gpu() { echo $(($1 % NGPU)); }  # the GPU of the i-th concurrent job
+cores() { local n=$(($(nproc) - $1)); echo $((n > 1 ? n : 1)); }  # all cores but $1
 export PYTHONUNBUFFERED=1
 [ -d .carry/lib ] && export LD_LIBRARY_PATH="$PWD/.carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
@@ -58,27 +57,27 @@ environment() {
   cat "$LOGS/environment-$PHASE.txt"
 }
 
-# datagen LIMIT_SECONDS: make (the rest of) the training set, timed, end to end.
+# datagen LIMIT_SECONDS WORKERS: more of the training set with the reference solver, timed.
 datagen() {
   local start=$SECONDS before after
   before=$(find "$DATA" -name 'traj-*.h5' | wc -l)
-  log "datagen: $COUNT trajectories (have $before), limit $1 s"
-  CUDA_VISIBLE_DEVICES=0 timeout --kill-after=10 "$1" "$PY" -m engine datagen --device "$DEVICE" --count "$COUNT" \
+  log "datagen: $COUNT trajectories (have $before), $2 workers, limit $1 s"
+  timeout --kill-after=10 "$1" "$PY" -m engine datagen --count "$COUNT" --workers "$2" \
     --seed "$SEED" --steps "$STEPS" -o "$DATA" --quiet >>"$LOGS/datagen.log" 2>&1
   local rc=$?
   after=$(find "$DATA" -name 'traj-*.h5' | wc -l)
   log "datagen: exit $rc, $((after - before)) written in $((SECONDS - start)) s ($after in all)"
-  "$PY" - "$DATA" "$((after - before))" "$((SECONDS - start))" "$rc" >"$LOGS/datagen-$PHASE.json" <<'PYEOF'
+  "$PY" - "$DATA" "$((after - before))" "$((SECONDS - start))" "$rc" "$2" \
+    >"$LOGS/datagen-$PHASE.json" <<'PYEOF'
 import json, sys
 from engine.data.dataset import open_dataset
-root, written, seconds, rc = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+root, written, seconds, rc, workers = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 summaries = open_dataset(root).manifest["trajectories"].values()
 nodes = sorted(s["num_nodes"] for s in summaries)
-print(json.dumps({"written": written, "seconds": seconds, "exit": rc, "in_dataset": len(nodes),
-                  "per_10_min": written * 600.0 / max(seconds, 1e-9),
+print(json.dumps({"written": written, "seconds": seconds, "exit": rc, "workers": workers,
+                  "in_dataset": len(nodes), "per_10_min": written * 600.0 / max(seconds, 1e-9),
                   "nodes_min_median_max": [nodes[0], nodes[len(nodes) // 2], nodes[-1]] if nodes else None}))
 PYEOF
-  cat "$LOGS/datagen-$PHASE.json"
 }
 
 # train MINUTES: every zoo model side by side, each resuming its own checkpoint when it has one.
@@ -97,22 +96,6 @@ train() {
   for name in $ZOO; do log "$name: $(tail -n 1 "$LOGS/train-$name-$PHASE.log" | cut -c1-400)"; done
 }
 
-# bench_models SECONDS: the GPU throughput table (issue 5), one model at a time so that a model
-# cut short by the time limit leaves the rows of the others.
-bench_models() {
-  local end=$((SECONDS + $1)) model left=4
-  : >"$LOGS/bench-models.md"
-  for model in meshgraphnet graph_transformer_tiny graph_transformer physgto; do
-    local budget=$(((end - SECONDS) / left))
-    left=$((left - 1))
-    [ "$budget" -gt 20 ] || { log "bench models: no time left for $model"; break; }
-    timeout --kill-after=10 "$budget" "$PY" -m engine bench models --device cuda --models "$model" \
-      --modes eager,compiled --precisions bf16 --warmup 3 --repeats 10 \
-      >>"$LOGS/bench-models.md" 2>>"$LOGS/bench-models.log" || log "bench models: $model exit $?"
-  done
-  log "bench models: $(wc -l <"$LOGS/bench-models.md") lines"
-}
-
 # ddp_compare SECONDS: the same config and global batch on 1 GPU, then on 2 with torchrun.
 ddp_compare() {
   local each minutes
@@ -129,6 +112,28 @@ ddp_compare() {
     cp "runs/ddp$world/trainer.json" "$LOGS/ddp$world-trainer.json" 2>/dev/null
     log "DDP world $world: $(tail -n 1 "$LOGS/ddp$world-log.csv" 2>/dev/null)"
   done
+}
+
+# evaluate SECONDS: every model on the test set, side by side; the 2,000-step stability check last.
+evaluate() {
+  local pids=() i=0 name
+  for name in $ZOO; do
+    [ -f "$RUNS/$name/model.safetensors" ] || continue
+    ( export CUDA_VISIBLE_DEVICES=$(gpu $i)
+      ev() { timeout --kill-after=5 "$1" "$PY" -m engine evaluate --model "$RUNS/$name/model" \
+               --device "$DEVICE" --steps "$STEPS" "${@:2}"; }
+      ev "$1" --testset data/testset/showcase --long-steps 0 --json "$LOGS/eval-$name-showcase.json"
+      ev "$1" --testset data/testset/envelope --long-steps 0 --json "$LOGS/eval-$name-envelope.json"
+      ev "$1" --testset data/testset/showcase --long-steps 2000 --json "$LOGS/eval-$name-long.json"
+    ) >"$LOGS/eval-$name.log" 2>&1 &
+    pids+=($!)
+    i=$((i + 1))
+  done
+  ( sleep "$1"; pkill -f "engine evaluate" ) &
+  local watchdog=$!
+  wait "${pids[@]}"
+  kill "$watchdog" 2>/dev/null
+  log "evaluation: $(ls "$LOGS"/eval-*.json 2>/dev/null | wc -l) result files"
 }
 
 pack() {
@@ -150,50 +155,30 @@ environment
 case "$PHASE" in
   train1)
     if [ "$NGPU" -gt 1 ]; then
-      CUDA_VISIBLE_DEVICES=1 bench_models 290 &
-      bench=$!
+      "$PY" -m engine datagen --count 32 --seed 7 --steps 100 --workers "$(cores 2)" \
+        -o data/ddp --quiet >"$LOGS/ddp-datagen.log" 2>&1
+      log "DDP data: $(find data/ddp -name 'traj-*.h5' | wc -l) trajectories"
     fi
-    datagen 300
-    [ -n "${bench:-}" ] && wait "$bench"
+    datagen "$(awk -v l="$(left 0.5)" 'BEGIN { printf "%d", l * 60 }')" "$(cores 6)" &
+    gen=$!
+    [ "$NGPU" -gt 1 ] && ddp_compare 170
     train "$(left 0.9)"
+    wait "$gen"
     ;;
   train2)
-    [ "$(find "$DATA" -name 'traj-*.h5' | wc -l)" -ge "$COUNT" ] || datagen 240
-    ddp_seconds=0
-    [ "$NGPU" -gt 1 ] && ddp_seconds=200
-    ( export CUDA_VISIBLE_DEVICES=$((NGPU - 1))
-      [ "$ddp_seconds" -gt 0 ] && "$PY" -m engine datagen --device cuda --count 60 --seed 7 \
-        --steps 100 -o data/ddp --quiet >"$LOGS/ddp-datagen.log" 2>&1
-      OUT="$PWD/$LOGS/bench" scripts/gpu-datagen-bench.sh accuracy scale >"$LOGS/bench.log" 2>&1
-    ) &
-    bench=$!
-    train "$(left $(awk -v s="$ddp_seconds" 'BEGIN { print 0.9 + s / 60 }'))"
-    kill "$bench" 2>/dev/null; wait "$bench" 2>/dev/null
-    [ "$ddp_seconds" -gt 0 ] && ddp_compare "$ddp_seconds"
-    ;;
-  eval)
     log "test set"
+    tests=()
     for cases in showcase envelope; do
       "$PY" -m engine testset -o "data/testset/$cases" --cases "$cases" --steps "$STEPS" \
-        --device "$DEVICE" >>"$LOGS/testset.log" 2>&1
+        --workers 6 --device cpu >"$LOGS/testset-$cases.log" 2>&1 &
+      tests+=($!)
     done
-    log "$(tail -n 2 "$LOGS/testset.log" | tr '\n' ' ')"
-    pids=()
-    i=0
-    for name in $ZOO; do
-      ( export CUDA_VISIBLE_DEVICES=$(gpu $i)
-        "$PY" -m engine evaluate --model "$RUNS/$name/model" --testset data/testset/showcase \
-          --steps "$STEPS" --long-steps 2000 --device "$DEVICE" --json "$LOGS/eval-$name-showcase.json"
-        "$PY" -m engine evaluate --model "$RUNS/$name/model" --testset data/testset/envelope \
-          --steps "$STEPS" --long-steps 0 --device "$DEVICE" --json "$LOGS/eval-$name-envelope.json"
-      ) >"$LOGS/eval-$name.log" 2>&1 &
-      pids+=($!)
-      i=$((i + 1))
-    done
-    for pid in "${pids[@]}"; do wait "$pid"; done
-    log "evaluation done"
-    [ "$NGPU" -eq 1 ] && [ "$DEVICE" = cuda ] \
-      && bench_models "$(awk -v l="$(left 0.4)" 'BEGIN { printf "%d", l * 60 }')"
+    datagen "$(awk -v l="$(left 4.2)" 'BEGIN { printf "%d", l * 60 }')" "$(cores 18)" &
+    gen=$!
+    train "$(left 3.9)"
+    wait "$gen" "${tests[@]}"
+    log "test set: $(ls data/testset/*/*.h5 2>/dev/null | wc -l) cases"
+    evaluate "$(awk -v l="$(left 0.4)" 'BEGIN { printf "%d", l * 60 }')"
     ;;
   *) echo "unknown phase $PHASE" >&2; exit 2 ;;
 esac

@@ -165,7 +165,10 @@ class Trainer:
             )
         per_rank = cfg.batch_size // world.size
         root = cfg.data_dir
-        wait_for_trajectories(root, cfg.min_trajectories, cfg.wait_minutes, world)
+        wait = cfg.wait_minutes
+        if self.deadline is not None:  # a run told to stop by then must not wait past it
+            wait = min(wait, max(0.0, (self.deadline - time.monotonic()) / 60.0))
+        wait_for_trajectories(root, cfg.min_trajectories, wait, world)
         self.simulator.train()
         losses: list[torch.Tensor] = []
         logged_loss = math.nan

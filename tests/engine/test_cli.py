@@ -29,8 +29,7 @@ def test_a_geometry_command_does_not_import_torch() -> None:
     # --help exits: an atexit hook reports whether torch was loaded up to that point.
     probe = (
         "import atexit, sys\n"
-        "atexit.register(lambda: print('TORCH' if 'torch' in sys.modules else 'NO-TORCH'))\n"
-        + code
+        "atexit.register(lambda: print('TORCH' if 'torch' in sys.modules else 'NO-TORCH'))\n" + code
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert "usage:" in out.stdout

@@ -63,7 +63,7 @@ def default_choice(device: str | None = None) -> ModelChoice:
     """The shipped default model when present and loadable, else the reference solver."""
     device = device or best_device()
     names = {m.name for m in shipped_models()}
-    if DEFAULT_MODEL in names and missing_feature("engine.rollout", "rollout") is None:
+    if DEFAULT_MODEL in names and missing_feature("engine.rollout.rollout", "rollout") is None:
         return ModelChoice(DEFAULT_MODEL, device)
     return ModelChoice(REFERENCE_BACKEND, device)
 
@@ -119,10 +119,10 @@ def frame_source(
         from engine.solver import solve
 
         return solve(scenario, mesh, steps=steps, cancel=cancel)
-    reason = missing_feature("engine.rollout", "rollout")
+    reason = missing_feature("engine.rollout.rollout", "rollout")
     if reason:
         raise ModelError(f"learned rollouts are {reason}")
-    from engine.rollout import rollout
+    from engine.rollout.rollout import rollout
 
     simulator = load_simulator(choice)
     return rollout(simulator, scenario, steps, choice.device, mesh=mesh, cancel=cancel.is_set)

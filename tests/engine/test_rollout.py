@@ -16,8 +16,8 @@ from engine.geometry import build_tunnel_mesh
 from engine.geometry.mesh import TunnelMesh
 from engine.models.simulator import Simulator, SimulatorConfig
 from engine.nodetypes import NodeType
-from engine.rollout import rollout
 from engine.rollout.reference import trajectory_mesh
+from engine.rollout.rollout import rollout
 from engine.scenario import Circle, Inflow, MeshSpec, Rectangle, Scenario, TimeSpec
 
 SCENARIO = Scenario(

@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -183,6 +184,26 @@ def test_time_budget_stops_the_run(dataset: Path, tmp_path: Path) -> None:
     assert 1.2 <= trainer.state.train_seconds < 10
 
 
+def test_deadline_stops_early_and_keeps_the_schedule(dataset: Path, tmp_path: Path) -> None:
+    # ``train --stop-after``: the run saves and stops at the deadline, but its learning rate is
+    # still the one of a 50-epoch schedule, so a resumed job continues the same cosine.
+    cfg = tiny_config(dataset, epochs=50)
+    trainer = Trainer(cfg, tmp_path, CPU, deadline=time.monotonic() + 3.0)
+    reports = list(trainer.run())
+    state = read_checkpoint(tmp_path).state
+    assert reports and state.step >= 1 and state.epoch < 50
+    assert reports[-1].lr > 10 * cfg.min_lr
+
+
+def test_waiting_for_data_ends_at_the_deadline(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path / "nothing", wait_minutes=10.0)
+    start = time.monotonic()
+    trainer = Trainer(cfg, tmp_path / "run", CPU, deadline=start + 0.5)
+    with pytest.raises(DataFormatError, match="0 training trajectories"):
+        list(trainer.run())
+    assert time.monotonic() - start < 30
+
+
 def test_pushforward_trains_from_model_states(dataset: Path, tmp_path: Path) -> None:
     cfg = tiny_config(dataset, pushforward_steps=2, pushforward_prob=1.0)
     reports = list(Trainer(cfg, tmp_path, CPU).run())
@@ -239,7 +260,7 @@ def test_config_errors_name_the_field(tmp_path: Path) -> None:
 
 
 def test_shipped_configs_parse() -> None:
-    configs = sorted((Path(__file__).parents[2] / "configs").glob("*.json"))
+    configs = sorted((Path(__file__).parents[2] / "configs").rglob("*.json"))
     assert configs
     for path in configs:
         cfg = TrainConfig.load(path)

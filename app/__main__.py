@@ -10,6 +10,7 @@ model, or the reference solver when no model is shipped.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.resize(width, height)
     window.show()
     previous_hook = sys.excepthook
-    sys.excepthook = lambda kind, exc, tb: _report_unexpected(window, exc, scripted)
+    sys.excepthook = lambda kind, exc, tb, w=window: _report_unexpected(w, exc, scripted)
     script = Script(
         window,
         steps=args.steps,
@@ -116,6 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = app.exec()
     finally:
         sys.excepthook = previous_hook
+    # Tear the window (VTK, pyqtgraph, the engine's tensors) down while Qt is still alive: left
+    # to interpreter finalization, a scripted run of 500 frames once aborted in a C extension's
+    # deallocator after its screenshots were written.
+    del window, script.window
+    gc.collect()
     return script.exit_code if args.quit else status
 
 

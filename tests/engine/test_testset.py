@@ -6,11 +6,12 @@ from pathlib import Path
 
 from engine.data.datagen import scenario_for
 from engine.data.trajectory import Trajectory
-from engine.evaluation.testset import SHOWCASE, TESTSET_SEED, build_testset, testset_scenarios
+from engine.evaluation import testset
+from engine.evaluation.testset import SHOWCASE, TESTSET_SEED, build_testset
 
 
 def test_cases_are_the_presets_then_unseen_envelope_draws() -> None:
-    cases = testset_scenarios(envelope=2, steps=7)
+    cases = testset.testset_scenarios(envelope=2, steps=7)
     names = list(cases)
     assert names[: len(SHOWCASE)] == [f"{n}.h5" for n in SHOWCASE]
     assert names[len(SHOWCASE) :] == ["envelope-000.h5", "envelope-001.h5"]
@@ -22,7 +23,7 @@ def test_cases_are_the_presets_then_unseen_envelope_draws() -> None:
 
 
 def test_build_solves_missing_cases_and_keeps_existing_ones(tmp_path: Path) -> None:
-    cases = testset_scenarios(envelope=0, steps=2)
+    cases = testset.testset_scenarios(envelope=0, steps=2)
     cases = {"dfg-2d-2.h5": cases["dfg-2d-2.h5"]}
     assert build_testset(tmp_path, cases) == []
     trajectory = Trajectory.load(tmp_path / "dfg-2d-2.h5")

@@ -21,11 +21,16 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.errors import DataFormatError, SlipstreamError
 from engine.solver.threads import single_threaded_blas
+
+if TYPE_CHECKING:
+    from engine.geometry.mesh import TunnelMesh
+    from engine.scenario import Scenario
 
 FAILURES_NAME = "failures.jsonl"
 
@@ -81,13 +86,27 @@ def scenario_for(seed: int, index: int):
     return scenario.replace(name=Path(trajectory_name(index)).stem)
 
 
-def simulate_case(seed: int, index: int, out_dir: Path, steps: int | None) -> CaseResult:
-    """Mesh, solve and write one trajectory; never raises (a failure is a result)."""
+def write_reference_trajectory(
+    scenario: Scenario, mesh: TunnelMesh, path: Path, started: float, attrs: dict | None = None
+) -> None:
+    """Solve ``scenario`` on ``mesh`` with the reference solver and save it to ``path``.
+
+    ``started`` (a ``time.perf_counter()`` value, taken before meshing) dates the solver's
+    wall-time attribute; ``attrs`` adds provenance (seed, index, test-set membership).
+    """
     from engine.data.trajectory import Trajectory
-    from engine.geometry import build_tunnel_mesh
-    from engine.scenario import TimeSpec
     from engine.solver import solve
     from engine.solver.commands import solver_attrs
+
+    frames = list(solve(scenario, mesh))
+    merged = solver_attrs(scenario, time.perf_counter() - started, mesh.num_nodes) | (attrs or {})
+    Trajectory.from_frames(mesh, frames, scenario.to_dict(), merged).save(path)
+
+
+def simulate_case(seed: int, index: int, out_dir: Path, steps: int | None) -> CaseResult:
+    """Mesh, solve and write one trajectory; never raises (a failure is a result)."""
+    from engine.geometry import build_tunnel_mesh
+    from engine.scenario import TimeSpec
 
     name = trajectory_name(index)
     start = time.perf_counter()
@@ -98,10 +117,9 @@ def simulate_case(seed: int, index: int, out_dir: Path, steps: int | None) -> Ca
             scenario = scenario.replace(time=TimeSpec(scenario.time.dt, steps))
         mesh = build_tunnel_mesh(scenario)
         num_nodes = mesh.num_nodes
-        frames = list(solve(scenario, mesh))
-        attrs = solver_attrs(scenario, time.perf_counter() - start, num_nodes)
-        attrs |= {"seed": seed, "index": index}
-        Trajectory.from_frames(mesh, frames, scenario.to_dict(), attrs).save(out_dir / name)
+        write_reference_trajectory(
+            scenario, mesh, out_dir / name, start, {"seed": seed, "index": index}
+        )
     except SlipstreamError as exc:
         return CaseResult(index, name, "failed", time.perf_counter() - start, num_nodes, str(exc))
     except Exception as exc:  # a solver bug must not stop a long run: log it with its traceback

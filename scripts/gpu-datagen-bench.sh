@@ -7,6 +7,11 @@
 #   scripts/gpu-datagen-bench.sh extra   # ≤ 9 min: DFG 2D-2 batched, throughput at 5k and 20k
 #   scripts/gpu-datagen-bench.sh accuracy  # ≤ 7 min: DFG 2D-1 and 2D-2 batched, agreement
 #   scripts/gpu-datagen-bench.sh scale     # ≤ 7 min: throughput at 5k and 20k nodes
+#   scripts/gpu-datagen-bench.sh diag      # ≤ 8 min: one 16-trajectory batch's per-frame cost,
+#                                        #          then the 2k throughput run (batch progress logged)
+#
+# DATAGEN_ARGS (e.g. "--workers 12 --writers 3") is added to every datagen stage, so a bigger
+# host can stand in for the 16-core machine the issue names.
 #
 # Each part fits one 10-minute command; run them as separate commands on the same warm host.
 #
@@ -59,6 +64,21 @@ environment() {
   cat "$OUT/environment.txt"
 }
 
+DATAGEN_ARGS="${DATAGEN_ARGS:-}"
+
+datagen_2k() {
+  # shellcheck disable=SC2086  # DATAGEN_ARGS is a word list
+  stage datagen-2k 300 datagen --device "$DEVICE" --count 1000 --nodes 2000 --max-seconds 150 \
+    $DATAGEN_ARGS --json "$OUT/datagen-2k.json"
+}
+
+diag() {
+  # shellcheck disable=SC2086
+  stage diag-b16 150 datagen --device "$DEVICE" --count 16 --nodes 2000 --steps 100 \
+    --batch-size 16 $DATAGEN_ARGS --json "$OUT/diag-b16.json"
+  datagen_2k
+}
+
 smoke() {
   stage smoke-dfg 60 dfg --case 2d-1 --resolution coarse --device "$DEVICE" --duration 2 --json
   stage smoke-agreement 90 agreement --device "$DEVICE" --count 2 --nodes 600 --steps 20 \
@@ -68,8 +88,7 @@ smoke() {
 }
 
 core() {
-  stage datagen-2k 240 datagen --device "$DEVICE" --count 1000 --nodes 2000 --max-seconds 120 \
-    --json "$OUT/datagen-2k.json"
+  datagen_2k
   stage agreement-600 200 agreement --device "$DEVICE" --count 4 --nodes 2000 --steps 600 \
     --json "$OUT/agreement-600.json"
   stage dfg-2d-1 60 dfg --case 2d-1 --resolution benchmark --device "$DEVICE" --json
@@ -105,7 +124,8 @@ for part in "${@:-core}"; do
     extra) dfg2; scale ;;
     accuracy) accuracy ;;
     scale) scale ;;
-    *) echo "unknown part $part (smoke, core, extra, accuracy, scale)" >&2; exit 2 ;;
+    diag) diag ;;
+    *) echo "unknown part $part (smoke, core, extra, accuracy, scale, diag)" >&2; exit 2 ;;
   esac
 done
 log "done; results in $OUT"

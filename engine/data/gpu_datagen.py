@@ -273,6 +273,14 @@ def run_gpu_datagen(
             take = capacity(group)
             batch, groups[key] = group[:take], group[take:]
             refill()
+            log.info(
+                "%.1f s: batch %d of %d trajectories (%d more prepared, %d being prepared)",
+                time.perf_counter() - start,
+                len(report.batches) + 1,
+                len(batch),
+                sum(len(g) for g in groups.values()),
+                len(preparing),
+            )
             t0 = time.perf_counter()
             trajectories = _run_batch(batch, key[1], device, config, cancel)
             report.device_time_s += time.perf_counter() - t0
@@ -296,6 +304,24 @@ def run_gpu_datagen(
     dataset.refresh()
     report.wall_time_s = time.perf_counter() - start
     return report
+
+
+def _log_batch_progress(run: BatchRun, frame: int, steps: int, elapsed: float) -> None:
+    """Where a batch's time goes: a 600-frame batch can step for minutes before any file lands."""
+    substeps = max(run.stepper.steps_taken, 1)
+    its = {k: v / substeps for k, v in run.stepper.iterations.items()}
+    log.info(
+        "batch of %d: frame %d/%d after %.1f s (%.0f ms per frame); Krylov iterations per "
+        "sub-step: momentum %.1f, pressure %.1f, mass %.1f",
+        len(run.flows),
+        frame,
+        steps,
+        elapsed,
+        1000.0 * elapsed / frame,
+        its["momentum"],
+        its["pressure"],
+        its["mass"],
+    )
 
 
 def _run_batch(
@@ -326,7 +352,18 @@ def _run_batch(
     ]
     t0 = time.perf_counter()
     frames_done = 0
+    sizes = [f.mesh.num_nodes for f in flows]
+    log.info(
+        "batch of %d (%d-%d vertices, %d sub-steps per frame): stepping %d frames",
+        len(flows),
+        min(sizes),
+        max(sizes),
+        run.substeps,
+        steps,
+    )
     for t, step_frames in enumerate(run.frames(steps, cancel)):
+        if t in (1, 10) or (t > 0 and t % 100 == 0):
+            _log_batch_progress(run, t, steps, time.perf_counter() - t0)
         for traj, frame in zip(trajectories, step_frames, strict=True):
             if frame is not None:
                 traj.velocity[t, :, 0] = frame.u

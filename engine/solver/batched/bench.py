@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -359,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     dfg.register(bench)
     register(bench)
     args = parser.parse_args(argv)
+    # Batch-level progress (engine.data.gpu_datagen logs at INFO) goes to stderr with the time.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         return int(args.run(args) or 0)
     except SlipstreamError as exc:

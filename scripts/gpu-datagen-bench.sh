@@ -7,8 +7,8 @@
 #   scripts/gpu-datagen-bench.sh extra   # ≤ 9 min: DFG 2D-2 batched, throughput at 5k and 20k
 #   scripts/gpu-datagen-bench.sh accuracy  # ≤ 7 min: DFG 2D-1 and 2D-2 batched, agreement
 #   scripts/gpu-datagen-bench.sh scale     # ≤ 7 min: throughput at 5k and 20k nodes
-#   scripts/gpu-datagen-bench.sh diag      # ≤ 8 min: one 16-trajectory batch's per-frame cost,
-#                                        #          then the 2k throughput run (batch progress logged)
+#   scripts/gpu-datagen-bench.sh stepper   # ≤ 4 min: the stepper alone at batch 16…512 (ms/frame)
+#   scripts/gpu-datagen-bench.sh throughput  # ≤ 10 min: 1000 trajectories end to end, 2k nodes
 #
 # DATAGEN_ARGS (e.g. "--workers 12 --writers 3") is added to every datagen stage, so a bigger
 # host can stand in for the 16-core machine the issue names.
@@ -72,11 +72,16 @@ datagen_2k() {
     $DATAGEN_ARGS --json "$OUT/datagen-2k.json"
 }
 
-diag() {
+stepper() {
+  stage stepper 200 stepper --device "$DEVICE" --count 48 --nodes 2000 --steps 30 --warmup 10 \
+    --batch-sizes 16,64,256,512 --json "$OUT/stepper.json"
+}
+
+throughput() {
+  # The issue's figure: 1000 envelope scenarios, meshing to files on disk, under 10 minutes.
   # shellcheck disable=SC2086
-  stage diag-b16 150 datagen --device "$DEVICE" --count 16 --nodes 2000 --steps 100 \
-    --batch-size 16 $DATAGEN_ARGS --json "$OUT/diag-b16.json"
-  datagen_2k
+  stage throughput-2k 570 datagen --device "$DEVICE" --count 1000 --nodes 2000 \
+    $DATAGEN_ARGS --json "$OUT/throughput-2k.json"
 }
 
 smoke() {
@@ -124,8 +129,9 @@ for part in "${@:-core}"; do
     extra) dfg2; scale ;;
     accuracy) accuracy ;;
     scale) scale ;;
-    diag) diag ;;
-    *) echo "unknown part $part (smoke, core, extra, accuracy, scale, diag)" >&2; exit 2 ;;
+    stepper) stepper ;;
+    throughput) throughput ;;
+    *) echo "unknown part $part (smoke, core, extra, accuracy, scale, stepper, throughput)" >&2; exit 2 ;;
   esac
 done
 log "done; results in $OUT"

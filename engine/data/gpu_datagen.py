@@ -66,7 +66,7 @@ class GpuDatagenConfig:
     workers: int | None = None  # meshing processes; None: all cores but the writers and this one
     writers: int | None = None  # file-writing processes; None: a third of the cores (gzip is slow)
     batch_size: int | None = None  # trajectories per batch; None: as many as fit memory_fraction
-    max_batch_size: int = 256  # beyond this the GPU gains little and the pipeline fills slowly
+    max_batch_size: int = 512  # beyond this the pipeline fills slowly for little GPU gain
     memory_fraction: float = 0.6  # share of the device's free memory a batch may plan to use
     cpu_batch_size: int = 4  # batch size when the device is the CPU and batch_size is None
     processes: bool = True  # False: mesh and write in threads of this process (small runs, tests)
@@ -156,19 +156,42 @@ def device_budget(config: GpuDatagenConfig, device: torch.device) -> float | Non
     return config.memory_fraction * free
 
 
-def batch_capacity(largest: PreparedFlow, config: GpuDatagenConfig, budget: float | None) -> int:
-    """How many trajectories no bigger than ``largest`` one batch may hold."""
+def batch_capacity(
+    flows: Sequence[PreparedFlow], config: GpuDatagenConfig, budget: float | None
+) -> int:
+    """How many of ``flows`` (largest first) one batch may hold.
+
+    Each flow is charged its own bytes with its Poisson inverse padded by the inverse's size
+    bucket (at most 25 % wider, so 1.25² the area).
+    """
     if config.batch_size is not None:
         return config.batch_size
     if budget is None:
         return config.cpu_batch_size
-    inverse = config.settings.inverse_dtype(largest.num_pressure_dofs).itemsize
-    return int(max(1, min(config.max_batch_size, budget // flow_bytes(largest, inverse))))
+    largest_first = sorted(flows, key=lambda f: -f.num_pressure_dofs)
+    used = np.cumsum([flow_bytes_padded(f, config) for f in largest_first])
+    fits = int(np.searchsorted(used, budget, side="right"))
+    if fits == len(used):  # all of them fit: the cap decides
+        fits = config.max_batch_size
+    return max(1, min(config.max_batch_size, fits))
 
 
-def _group_key(flow: PreparedFlow, steps: int) -> tuple[int, int, int]:
-    """Flows that may share a batch: same sub-steps and length, sizes within 25% (padding)."""
-    return flow.substeps, steps, math.ceil(math.log(flow.num_pressure_dofs) / math.log(1.25))
+def flow_bytes_padded(flow: PreparedFlow, config: GpuDatagenConfig) -> int:
+    inverse = config.settings.inverse_dtype(flow.num_pressure_dofs).itemsize
+    return flow_bytes(flow, math.ceil(inverse * 1.25**2))
+
+
+def group_key(flow: PreparedFlow, steps: int) -> tuple[int, int, int]:
+    """Flows that may share a batch: same sub-steps per frame, frames, and decade of
+    :attr:`~PreparedFlow.diffusion_number` (a batch's Krylov solves run until its slowest
+    system converges, and viscous-dominated systems take ~5× the momentum iterations).
+
+    Sizes may differ: sparse products cost only their nonzeros, and the Poisson inverse is
+    bucketed by size inside the batch, so padding costs little while big batches are what
+    keep the GPU busy (a 40-trajectory batch is launch-bound, measured: ~170 ms a frame).
+    """
+    stiffness = max(0, 1 + math.floor(math.log10(max(flow.diffusion_number, 1e-12))))
+    return flow.substeps, steps, stiffness
 
 
 def run_gpu_datagen(
@@ -212,8 +235,7 @@ def run_gpu_datagen(
         look_ahead = 2 * workers
 
         def capacity(group: list[tuple[DatagenJob, PreparedFlow]]) -> int:
-            largest = max((f for _, f in group), key=lambda f: f.num_pressure_dofs)
-            return batch_capacity(largest, config, budget)
+            return batch_capacity([f for _, f in group], config, budget)
 
         def refill() -> None:
             held = sum(len(g) for g in groups.values())
@@ -235,7 +257,7 @@ def run_gpu_datagen(
                     if progress:
                         progress(1)
                     continue
-                key = _group_key(flow, config.steps or job.scenario.time.steps)
+                key = group_key(flow, config.steps or job.scenario.time.steps)
                 groups.setdefault(key, []).append((job, flow))
                 look_ahead = max(look_ahead, capacity(groups[key]) + 2 * workers)
 

@@ -307,6 +307,86 @@ def run_agreement_bench(args: argparse.Namespace) -> dict:
     }
 
 
+# ---- bench stepper ----------------------------------------------------------------------------
+def run_stepper_bench(args: argparse.Namespace) -> dict:
+    """Per-frame cost of the batched stepper alone at several batch sizes (no meshing, no files).
+
+    The same prepared flows (one sub-step count) are repeated to fill each batch, so the rows
+    differ only in batch size: this separates launch-bound (cost flat in B) from
+    bandwidth-bound (cost ∝ B) and says which batch sizes the data generator should aim for.
+    """
+    from engine.solver.batched.stepper import BatchSettings
+
+    device = torch.device(args.device)
+    workers = max(1, min(args.count, (os.cpu_count() or 2) - 1))
+    scenarios = scale_to_nodes(
+        envelope_scenarios(args.count, args.seed, args.dt, args.steps), args.nodes, workers
+    )
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        flows = [f for f in pool.map(_try_prepare, scenarios) if f is not None]
+    from engine.data.gpu_datagen import group_key
+
+    groups: dict[tuple[int, int, int], list] = {}
+    for f in flows:  # one batch group of the data generator, the most common
+        groups.setdefault(group_key(f, args.steps), []).append(f)
+    key = max(groups, key=lambda k: len(groups[k]))
+    flows = groups[key]
+    settings = BatchSettings(momentum_rtol=args.momentum_rtol)
+    rows = []
+    for size in args.batch_sizes:
+        batch = [flows[i % len(flows)] for i in range(size)]
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        run = BatchRun(batch, device, settings)
+        timed = 0.0
+        for t, _ in enumerate(run.frames(args.steps)):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if t == args.warmup:
+                run.stepper.iterations = dict.fromkeys(run.stepper.iterations, 0)
+                start, first = time.perf_counter(), run.stepper.steps_taken
+        timed = time.perf_counter() - start
+        frames = args.steps - args.warmup
+        substeps = run.stepper.steps_taken - first
+        per_frame = timed / frames
+        row = {
+            "batch": size,
+            "ms_per_frame": 1000 * per_frame,
+            "ms_per_trajectory_frame": 1000 * per_frame / size,
+            "trajectories_per_10_min_at_600_frames": 600.0 / (600 * per_frame) * size,
+            "iterations_per_substep": {
+                k: v / max(substeps, 1) for k, v in run.stepper.iterations.items()
+            },
+            "failures": len(run.failures),
+        }
+        if device.type == "cuda":
+            row["peak_memory_gb"] = torch.cuda.max_memory_allocated(device) / 1e9
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        rows.append(row)
+        del run
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return {
+        "benchmark": "stepper",
+        "device": device_name(device),
+        "substeps": flows[0].substeps,
+        "diffusion_numbers": [round(f.diffusion_number, 3) for f in flows],
+        "distinct_meshes": len(flows),
+        "nodes": [f.mesh.num_nodes for f in flows],
+        "frames_timed": args.steps - args.warmup,
+        "momentum_rtol": args.momentum_rtol,
+        "rows": rows,
+    }
+
+
+def _try_prepare(scenario: Scenario):
+    try:
+        return prepare_flow(scenario)
+    except SlipstreamError:
+        return None
+
+
 # ---- command line ------------------------------------------------------------------------------
 def _common(parser: argparse.ArgumentParser, count: int, steps: int) -> None:
     default = "cuda" if torch.cuda.is_available() else "cpu"
@@ -341,6 +421,22 @@ def register(bench: argparse._SubParsersAction) -> None:
     )
     _common(parser, count=4, steps=600)
     parser.set_defaults(run=lambda a: _print(run_agreement_bench(a), a.json))
+
+    parser = bench.add_parser(
+        "stepper",
+        help="per-frame cost of the batched stepper at several batch sizes",
+        description=run_stepper_bench.__doc__,
+    )
+    _common(parser, count=16, steps=40)
+    parser.add_argument(
+        "--batch-sizes",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=[1, 16, 64, 256],
+        help="comma-separated batch sizes (default 1,16,64,256)",
+    )
+    parser.add_argument("--warmup", type=int, default=10, help="frames before timing starts")
+    parser.add_argument("--momentum-rtol", type=float, default=1e-8)
+    parser.set_defaults(run=lambda a: _print(run_stepper_bench(a), a.json))
 
 
 def _print(result: dict, path: Path | None) -> int:

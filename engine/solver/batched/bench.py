@@ -347,6 +347,8 @@ def run_stepper_bench(args: argparse.Namespace) -> dict:
                 run.stepper.iterations = dict.fromkeys(run.stepper.iterations, 0)
                 start, first = time.perf_counter(), run.stepper.steps_taken
         timed = time.perf_counter() - start
+        if args.profile:
+            _profile(run, device)
         frames = args.steps - args.warmup
         substeps = run.stepper.steps_taken - first
         per_frame = timed / frames
@@ -378,6 +380,22 @@ def run_stepper_bench(args: argparse.Namespace) -> dict:
         "momentum_rtol": args.momentum_rtol,
         "rows": rows,
     }
+
+
+def _profile(run: BatchRun, device: torch.device, frames: int = 2) -> None:
+    """The costliest kernels of a few more frames, to stderr (where the stepper's time goes)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        for _, _ in zip(range(frames), run.frames(frames), strict=False):
+            pass
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    print(prof.key_averages().table(sort_by=sort, row_limit=30), file=sys.stderr, flush=True)
 
 
 def _try_prepare(scenario: Scenario):
@@ -436,6 +454,9 @@ def register(bench: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--warmup", type=int, default=10, help="frames before timing starts")
     parser.add_argument("--momentum-rtol", type=float, default=1e-8)
+    parser.add_argument(
+        "--profile", action="store_true", help="print the costliest kernels of each batch size"
+    )
     parser.set_defaults(run=lambda a: _print(run_stepper_bench(a), a.json))
 
 

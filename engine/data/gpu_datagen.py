@@ -3,8 +3,9 @@
 Three stages overlap so neither the GPU nor the cores wait for each other:
 
 1. a process pool meshes each scenario and assembles its operators (gmsh + scikit-fem);
-2. this process groups the prepared flows into batches (same sub-step count and length) sized
-   to the GPU's memory, and advances each batch with :class:`~engine.solver.batched.BatchRun`;
+2. this process groups the prepared flows into batches (same sub-step count, length and
+   viscosity class; see :func:`group_key`) sized to the GPU's memory, and advances each batch
+   with :class:`~engine.solver.batched.BatchRun`;
 3. a second, small process pool writes the finished trajectories (gzip is the costly part).
 
 The output is the CPU generator's: one Trajectory HDF5 file per job plus the dataset manifest,

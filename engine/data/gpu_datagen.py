@@ -68,6 +68,10 @@ class GpuDatagenConfig:
     writers: int | None = None  # file-writing processes; None: a third of the cores (gzip is slow)
     batch_size: int | None = None  # trajectories per batch; None: as many as fit memory_fraction
     max_batch_size: int = 256  # measured on an H200 at 2k nodes: 512 is no faster per trajectory
+    # Flows prepared ahead of the GPU, so every batch group can fill to max_batch_size (with
+    # ~2k-vertex meshes split over ~9 groups, a look-ahead of ~280 left batches at 57-82).
+    max_prepared: int = 1024
+    host_memory_fraction: float = 0.25  # of physical memory, for the flows held ahead
     memory_fraction: float = 0.6  # share of the device's free memory a batch may plan to use
     cpu_batch_size: int = 4  # batch size when the device is the CPU and batch_size is None
     processes: bool = True  # False: mesh and write in threads of this process (small runs, tests)
@@ -111,6 +115,13 @@ def _prepare(job: DatagenJob) -> tuple[DatagenJob, PreparedFlow | None, str]:
 
 def _write(path: Path, trajectory: Trajectory) -> Path:
     return trajectory.save(path)
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume a modest 16 GB
+        return 16 * 2**30
 
 
 def _limit_threads() -> None:
@@ -231,24 +242,30 @@ def run_gpu_datagen(
         preparing: set[Future] = set()
         writing: dict[Future, str] = {}
         groups: dict[tuple[int, int, int], list[tuple[DatagenJob, PreparedFlow]]] = {}
-        # Prepared-but-not-run flows plus those being prepared: one batch ahead, plus a round
-        # for every worker, so the next batch is meshed while this one steps.
-        look_ahead = 2 * workers
+        # Prepared-but-not-run flows plus those being prepared: up to max_prepared, and only
+        # while the held ones fit the host-memory share, so groups fill while a batch steps.
+        look_ahead = max(config.max_prepared, 2 * workers)
+        host_budget = config.host_memory_fraction * _physical_memory()
 
         def capacity(group: list[tuple[DatagenJob, PreparedFlow]]) -> int:
             return batch_capacity([f for _, f in group], config, budget)
 
         def refill() -> None:
-            held = sum(len(g) for g in groups.values())
-            halted = any(e is not None and e.is_set() for e in (cancel, stop))
-            while held + len(preparing) < look_ahead and not halted:
+            if any(e is not None and e.is_set() for e in (cancel, stop)):
+                return
+            held = [f.nbytes for g in groups.values() for _, f in g]
+            room = look_ahead - len(held) - len(preparing)
+            if held:  # flows being prepared will cost about what the held ones do
+                room = min(room, int((host_budget - sum(held)) / np.mean(held)) - len(preparing))
+            else:
+                room = min(room, 2 * workers - len(preparing))
+            for _ in range(room):
                 job = next(queue, None)
                 if job is None:
                     return
                 preparing.add(meshers.submit(_prepare, job))
 
         def collect(done: set[Future]) -> None:
-            nonlocal look_ahead
             for fut in done:
                 preparing.discard(fut)
                 job, flow, error = fut.result()
@@ -260,7 +277,6 @@ def run_gpu_datagen(
                     continue
                 key = group_key(flow, config.steps or job.scenario.time.steps)
                 groups.setdefault(key, []).append((job, flow))
-                look_ahead = max(look_ahead, capacity(groups[key]) + 2 * workers)
 
         def reap(block: bool) -> None:
             done, _ = wait(list(writing), timeout=None if block else 0)

@@ -129,3 +129,14 @@ def test_batches_group_by_substeps_and_viscosity_and_fill_a_memory_budget():
     assert batch_capacity([flow] * 10, config, budget=3.5 * each) == 3
     assert batch_capacity([flow] * 2, config, budget=3.5 * each) == config.max_batch_size
     assert batch_capacity([flow] * 10, config, budget=None) == config.cpu_batch_size
+
+
+def test_host_memory_bound_on_flows_held_ahead_still_makes_every_trajectory(tmp_path):
+    # Room for no prepared flow at all: each batch runs as soon as meshing stops arriving.
+    config = GpuDatagenConfig(
+        device="cpu", workers=1, writers=1, processes=False, host_memory_fraction=1e-12
+    )
+    jobs = jobs_for([_scenario(x) for x in (0.2, 0.25, 0.3)])
+    report = run_gpu_datagen(jobs, tmp_path, config)
+    assert sorted(report.written) == sorted(j.name for j in jobs)
+    assert sum(report.batches) == 3 and max(report.batches) <= 2  # 2 = the first round

@@ -315,8 +315,11 @@ def run_stepper_bench(args: argparse.Namespace) -> dict:
     differ only in batch size: this separates launch-bound (cost flat in B) from
     bandwidth-bound (cost ∝ B) and says which batch sizes the data generator should aim for.
     """
+    from engine.data.gpu_datagen import group_key
     from engine.solver.batched.stepper import BatchSettings
 
+    if not 0 <= args.warmup < args.steps:
+        raise SlipstreamError(f"--warmup {args.warmup} must be at least 0 and below --steps")
     device = torch.device(args.device)
     workers = max(1, min(args.count, (os.cpu_count() or 2) - 1))
     scenarios = scale_to_nodes(
@@ -325,8 +328,6 @@ def run_stepper_bench(args: argparse.Namespace) -> dict:
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         flows = [f for f in pool.map(_try_prepare, scenarios) if f is not None]
-    from engine.data.gpu_datagen import group_key
-
     groups: dict[tuple[int, int, int], list] = {}
     for f in flows:  # one batch group of the data generator, the most common
         groups.setdefault(group_key(f, args.steps), []).append(f)
@@ -339,7 +340,6 @@ def run_stepper_bench(args: argparse.Namespace) -> dict:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         run = BatchRun(batch, device, settings)
-        timed = 0.0
         for t, _ in enumerate(run.frames(args.steps)):
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
@@ -390,7 +390,7 @@ def _profile(run: BatchRun, device: torch.device, frames: int = 2) -> None:
     if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
     with profile(activities=activities) as prof:
-        for _, _ in zip(range(frames), run.frames(frames), strict=False):
+        for _ in run.frames(frames):
             pass
         if device.type == "cuda":
             torch.cuda.synchronize(device)

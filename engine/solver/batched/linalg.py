@@ -135,7 +135,6 @@ class DenseInverse:
         device: torch.device | str = "cpu",
         bucket_ratio: float = 1.25,
     ) -> None:
-        self.size = size
         sizes = np.array([a.shape[0] for a in matrices])
         if sizes.max(initial=0) > size:
             raise ValueError(f"a matrix of {sizes.max()} rows exceeds the padded size {size}")

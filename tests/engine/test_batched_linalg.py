@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from engine.solver.batched.linalg import BatchedPattern, DenseInverse, bicgstab, cg
+from engine.solver.batched.linalg import BatchedPattern, BiCGStab, ConjugateGradient, DenseInverse
 from engine.solver.batched.stepper import stack_csr
 from engine.solver.spaces import ElementPattern
 
@@ -67,9 +67,10 @@ def test_fp32_inverse_preconditions_cg_to_fp64_accuracy():
     a = stack_csr(mats, 400, 400, torch.float64, "cpu")
     inv = DenseInverse(mats, 400, torch.float32)
     b = torch.randn(1, 400, dtype=torch.float64)
-    result = cg(
-        lambda x: a @ x, b, torch.zeros_like(b), inv, rtol=1e-12, max_iterations=50, check_every=1
+    solver = ConjugateGradient(
+        lambda x: a @ x, inv, b, rtol=1e-12, max_iterations=50, check_every=1
     )
+    result = solver.solve(b, torch.zeros_like(b))
     assert result.iterations <= 6
     exact = np.linalg.solve(mats[0].toarray(), b[0].numpy())
     np.testing.assert_allclose(result.x[0].numpy(), exact, rtol=1e-9)
@@ -94,16 +95,12 @@ def test_cg_solves_each_system_of_a_batch_as_if_alone():
     mask = _padded([np.ones(n) for n in sizes], 300)
     apply = lambda x: mask * (a @ (mask * x)) + (1 - mask) * x  # noqa: E731
     b = _padded(rhs, 300)
-    both = cg(apply, b, torch.zeros_like(b), lambda r: r / 2.01, rtol=1e-12, max_iterations=2000)
+    settings = {"rtol": 1e-12, "max_iterations": 2000}
+    both = ConjugateGradient(apply, lambda r: r / 2.01, b, **settings)
+    both = both.solve(b, torch.zeros_like(b))
     single = stack_csr(mats[1:], 180, 180, torch.float64, "cpu")
-    alone = cg(
-        lambda x: single @ x,
-        b[1:, :180],
-        torch.zeros_like(b[1:, :180]),
-        lambda r: r / 2.01,
-        rtol=1e-12,
-        max_iterations=2000,
-    )
+    alone = ConjugateGradient(lambda x: single @ x, lambda r: r / 2.01, b[1:, :180], **settings)
+    alone = alone.solve(b[1:, :180], torch.zeros_like(b[1:, :180]))
     np.testing.assert_allclose(both.x[1, :180].numpy(), alone.x[0].numpy(), rtol=1e-13, atol=1e-14)
     for k, (m, f) in enumerate(zip(mats, rhs, strict=True)):
         exact = sp.linalg.spsolve(m.tocsc(), f)
@@ -119,9 +116,8 @@ def test_bicgstab_solves_nonsymmetric_systems_per_row():
     ]
     a = stack_csr(mats, n, n, torch.float64, "cpu")
     b = torch.as_tensor(rng.normal(size=(2, n)))
-    result = bicgstab(
-        lambda x: a @ x, b, torch.zeros_like(b), lambda r: r / 3.0, rtol=1e-12, max_iterations=500
-    )
+    solver = BiCGStab(lambda x: a @ x, lambda r: r / 3.0, b, rtol=1e-12, max_iterations=500)
+    result = solver.solve(b, torch.zeros_like(b))
     for k, m in enumerate(mats):
         exact = sp.linalg.spsolve(m.tocsc(), b[k].numpy())
         np.testing.assert_allclose(result.x[k].numpy(), exact, rtol=1e-9, atol=1e-10)

@@ -333,7 +333,11 @@ def run_stepper_bench(args: argparse.Namespace) -> dict:
         groups.setdefault(group_key(f, args.steps), []).append(f)
     key = max(groups, key=lambda k: len(groups[k]))
     flows = groups[key]
-    settings = BatchSettings(momentum_rtol=args.momentum_rtol)
+    settings = BatchSettings(
+        momentum_rtol=args.momentum_rtol,
+        cuda_graphs=not args.eager,
+        krylov_dtype=torch.float64 if args.fp64 else torch.float32,
+    )
     rows = []
     for size in args.batch_sizes:
         batch = [flows[i % len(flows)] for i in range(size)]
@@ -378,6 +382,8 @@ def run_stepper_bench(args: argparse.Namespace) -> dict:
         "nodes": [f.mesh.num_nodes for f in flows],
         "frames_timed": args.steps - args.warmup,
         "momentum_rtol": args.momentum_rtol,
+        "cuda_graphs": settings.cuda_graphs,
+        "krylov_dtype": str(settings.krylov_dtype),
         "rows": rows,
     }
 
@@ -454,6 +460,12 @@ def register(bench: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--warmup", type=int, default=10, help="frames before timing starts")
     parser.add_argument("--momentum-rtol", type=float, default=1e-8)
+    parser.add_argument(
+        "--eager", action="store_true", help="launch every kernel from Python, no CUDA graphs"
+    )
+    parser.add_argument(
+        "--fp64", action="store_true", help="Krylov iterations in fp64, not fp32 + refinement"
+    )
     parser.add_argument(
         "--profile", action="store_true", help="print the costliest kernels of each batch size"
     )

@@ -27,10 +27,13 @@ from engine.boundary import ramp
 from engine.solver.batched.linalg import (
     BatchedMatrix,
     BatchedPattern,
+    BiCGStab,
+    ConjugateGradient,
     DenseInverse,
+    Krylov,
+    KrylovResult,
     Operator,
-    bicgstab,
-    cg,
+    Refined,
 )
 from engine.solver.batched.prepare import PreparedFlow
 from engine.solver.forces import coefficients, drag_lift
@@ -50,6 +53,11 @@ class BatchSettings:
     rtol: float = 1e-10
     momentum_rtol: float = 1e-8
     max_iterations: int = 400
+    cuda_graphs: bool = True  # replay Krylov iterations as CUDA graphs (see linalg.Krylov)
+    # Precision of the momentum and mass Krylov iterations; below fp64 they are corrections
+    # inside an fp64 iterative refinement (linalg.Refined) that meets the same tolerances.
+    krylov_dtype: torch.dtype = torch.float32
+    inner_rtol_floor: float = 1e-5  # the smallest reduction asked of one fp32 solve
     # The Poisson inverse's precision; None: fp64 (a direct solve) up to this many pressure
     # dofs, fp32 (a CG preconditioner, half the memory) above.
     pressure_inverse_dtype: torch.dtype | None = None
@@ -103,6 +111,49 @@ def _padded(arrays: Sequence[np.ndarray], width: int, fill: float | bool = 0) ->
     for b, a in enumerate(arrays):
         out[b, : len(a)] = a
     return out
+
+
+class _VelocitySolve:
+    """A masked solve on the velocity pattern whose matrix data and Jacobi inverse diagonal
+    live in fp64 buffers (updated in place by the stepper).
+
+    With ``settings.krylov_dtype`` fp32 the Krylov iterations run on fp32 copies of both,
+    refreshed before every solve, inside a :class:`Refined` fp64 solve (half the bytes per
+    iteration); with fp64 they run on the buffers themselves.
+    """
+
+    def __init__(
+        self,
+        method: type[Krylov],
+        pattern: BatchedPattern,
+        data: torch.Tensor,
+        jacobi: torch.Tensor,
+        mask: torch.Tensor,
+        rtol: float,
+        settings: BatchSettings,
+    ) -> None:
+        kw = {"max_iterations": settings.max_iterations, "cuda_graph": settings.cuda_graphs}
+        high = _masked(pattern.matrix(data).__matmul__, mask)
+        low = settings.krylov_dtype
+        if low == data.dtype:
+            self.copies: list[tuple[torch.Tensor, torch.Tensor]] = []
+            self.solver: Krylov | Refined = method(high, jacobi.__mul__, jacobi, rtol=rtol, **kw)
+            return
+        data_low, jacobi_low = data.to(low), jacobi.to(low)
+        self.copies = [(data_low, data), (jacobi_low, jacobi)]
+        inner = method(
+            _masked(pattern.matrix(data_low).__matmul__, mask.to(low)),
+            jacobi_low.__mul__,
+            jacobi_low,
+            rtol=rtol,
+            **kw,
+        )
+        self.solver = Refined(high, inner, rtol=rtol, inner_floor=settings.inner_rtol_floor)
+
+    def solve(self, b: torch.Tensor, x0: torch.Tensor) -> KrylovResult:
+        for low, high in self.copies:
+            low.copy_(high)
+        return self.solver.solve(b, x0)
 
 
 class BatchedIpcs:
@@ -165,12 +216,44 @@ class BatchedIpcs:
             pmask[b, : f.num_pressure_dofs] = 1.0
             pmask[b, f.outflow_pressure_dofs] = 0.0
         self.pmask = torch.as_tensor(pmask, dtype=f64, device=dev)
-        self._poisson = _masked(laplacian.__matmul__, self.pmask)
-        self._poisson_inverse = DenseInverse(
+        poisson = _masked(laplacian.__matmul__, self.pmask)
+        poisson_inverse = DenseInverse(
             [f.condensed_laplacian() for f in flows], n1, self.settings.inverse_dtype(n1), dev
         )
-        self._mass_operator = _masked(self.M.__matmul__, self.vmask)
-        self._mass_jacobi = self._jacobi(self.mass_data)
+        self._pressure = ConjugateGradient(
+            poisson,
+            poisson_inverse,
+            self.pmask,
+            rtol=self.settings.rtol,
+            max_iterations=self.settings.max_iterations,
+            check_every=1,
+            cuda_graph=self.settings.cuda_graphs,
+        )
+        # Momentum: the matrix and its Jacobi diagonal change every step, in place, so the
+        # solver (and its CUDA graph) built here reads the current ones.
+        self._lhs_data = torch.zeros_like(self.mass_data)
+        self._lhs = self.vv.matrix(self._lhs_data)
+        self._momentum_jacobi = torch.ones((batch, n2, 2), dtype=f64, device=dev)
+        self._momentum = _VelocitySolve(
+            BiCGStab,
+            self.vv,
+            self._lhs_data,
+            self._momentum_jacobi,
+            self.vmask,
+            self.settings.momentum_rtol,
+            self.settings,
+        )
+        mass_jacobi = torch.ones_like(self._momentum_jacobi)
+        self._set_jacobi(mass_jacobi, self.mass_data)
+        self._mass = _VelocitySolve(
+            ConjugateGradient,
+            self.vv,
+            self.mass_data,
+            mass_jacobi,
+            self.vmask,
+            self.settings.rtol,
+            self.settings,
+        )
 
         # Force functional: per obstacle, the sum of residual rows over its surface dofs.
         self.num_obstacles = max(len(f.obstacle_dofs) for f in flows)
@@ -204,11 +287,12 @@ class BatchedIpcs:
         self.iterations = {"momentum": 0, "pressure": 0, "mass": 0}
 
     # ---- pieces ---------------------------------------------------------------------------
-    def _jacobi(self, data: torch.Tensor) -> Operator:
+    def _set_jacobi(self, out: torch.Tensor, data: torch.Tensor) -> None:
+        """Write the inverse diagonal of the vv matrix with ``data`` into ``out`` [B, n2, 2]
+        (one on fixed and padding dofs)."""
         diag = torch.ones(self.batch * self.n2, dtype=data.dtype, device=self.device)
         diag[self._diag_rows] = data[self._diag_pos]
-        inv = torch.where(self.vmask > 0, 1.0 / diag.reshape(self.batch, self.n2, 1), 1.0)
-        return lambda r: inv * r
+        out.copy_(torch.where(self.vmask > 0, 1.0 / diag.reshape(self.batch, self.n2, 1), 1.0))
 
     def convection(self, w: torch.Tensor) -> torch.Tensor:
         """vv data of N(w) for velocities w [B, n2, 2] (the CPU's FlowSpaces.convection)."""
@@ -236,7 +320,7 @@ class BatchedIpcs:
     # ---- one step -----------------------------------------------------------------------------
     def step(self) -> None:
         """Advance every trajectory by its own internal dt (BDF1 on the first step, BDF2 after)."""
-        s, dt = self.settings, self.dt
+        dt = self.dt
         bdf2 = self.u_prev is not None
         gamma = 1.5 if bdf2 else 1.0
         if self.u_prev is not None:
@@ -249,44 +333,23 @@ class BatchedIpcs:
         mask = self.vmask
 
         # (1) tentative velocity
-        lhs = self.vv.matrix(operator + gamma * self.mass_over_dt)
+        self._lhs_data.copy_(operator + gamma * self.mass_over_dt)
+        self._set_jacobi(self._momentum_jacobi, self._lhs_data)
         rhs = self.M @ history + self._pair(self.BT, self.p)
-        result = bicgstab(
-            _masked(lhs.__matmul__, mask),
-            mask * (rhs - lhs @ fixed) + fixed,
-            mask * w + fixed,
-            self._jacobi(operator + gamma * self.mass_over_dt),
-            rtol=s.momentum_rtol,
-            max_iterations=s.max_iterations,
-        )
+        result = self._momentum.solve(mask * (rhs - self._lhs @ fixed) + fixed, mask * w + fixed)
         tentative = result.x
         self.iterations["momentum"] += result.iterations
 
         # (2) pressure increment, zero on the outflow
         div = self.B[0] @ tentative[..., 0] + self.B[1] @ tentative[..., 1]
         rhs_p = -(gamma / dt.reshape(-1, 1)) * div * self.pmask
-        result = cg(
-            self._poisson,
-            rhs_p,
-            torch.zeros_like(rhs_p),
-            self._poisson_inverse,
-            rtol=s.rtol,
-            max_iterations=s.max_iterations,
-            check_every=1,
-        )
+        result = self._pressure.solve(rhs_p, torch.zeros_like(rhs_p))
         phi = result.x
         self.iterations["pressure"] += result.iterations
 
         # (3) velocity correction with the consistent mass matrix
         rhs = self.M @ tentative - (dt / gamma) * self._pair(self.G, phi)
-        result = cg(
-            self._mass_operator,
-            mask * (rhs - self.M @ fixed) + fixed,
-            tentative,
-            self._mass_jacobi,
-            rtol=s.rtol,
-            max_iterations=s.max_iterations,
-        )
+        result = self._mass.solve(mask * (rhs - self.M @ fixed) + fixed, tentative)
         new = result.x
         self.iterations["mass"] += result.iterations
         p_new = self.p + phi

@@ -92,6 +92,9 @@ class GpuDatagenReport:
     num_nodes: list[int] = field(default_factory=list)
     wall_time_s: float = 0.0
     device_time_s: float = 0.0  # time spent stepping batches
+    # Per trajectory stepped: what drives its cost (Re, sub-steps, diffusion number, size) and
+    # the momentum iterations per sub-step it needed against what its batch paid.
+    costs: list[dict[str, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         nodes = self.num_nodes or [0]
@@ -105,6 +108,7 @@ class GpuDatagenReport:
             "nodes_max": int(max(nodes)),
             "wall_time_s": self.wall_time_s,
             "device_time_s": self.device_time_s,
+            "costs": self.costs,
         }
 
 
@@ -325,7 +329,8 @@ def run_gpu_datagen(
                 len(preparing),
             )
             t0 = time.perf_counter()
-            trajectories = _run_batch(batch, key[1], device, config, cancel)
+            trajectories, costs = _run_batch(batch, key[1], device, config, cancel)
+            report.costs.extend(costs)
             report.device_time_s += time.perf_counter() - t0
             report.batches.append(len(batch))
             for job, result in trajectories:
@@ -353,15 +358,18 @@ def _log_batch_progress(run: BatchRun, frame: int, steps: int, elapsed: float) -
     """Where a batch's time goes: a 600-frame batch can step for minutes before any file lands."""
     substeps = max(run.stepper.steps_taken, 1)
     its = {k: v / substeps for k, v in run.stepper.iterations.items()}
+    needed = run.stepper.system_iterations["momentum"].cpu().numpy() / substeps
     log.info(
         "batch of %d: frame %d/%d after %.1f s (%.0f ms per frame); Krylov iterations per "
-        "sub-step: momentum %.1f, pressure %.1f, mass %.1f",
+        "sub-step: momentum %.1f (systems needed: median %.1f, 90th percentile %.1f, max %.1f), "
+        "pressure %.1f, mass %.1f",
         len(run.flows),
         frame,
         steps,
         elapsed,
         1000.0 * elapsed / frame,
         its["momentum"],
+        *np.percentile(needed, [50, 90, 100]),
         its["pressure"],
         its["mass"],
     )
@@ -373,8 +381,9 @@ def _run_batch(
     device: torch.device,
     config: GpuDatagenConfig,
     cancel: threading.Event | None,
-) -> list[tuple[DatagenJob, Trajectory | str]]:
-    """Step one batch to the end; each job's Trajectory, or why it failed."""
+) -> tuple[list[tuple[DatagenJob, Trajectory | str]], list[dict[str, float]]]:
+    """Step one batch to the end: each job's Trajectory (or why it failed), and the
+    per-trajectory costs for :attr:`GpuDatagenReport.costs`."""
     flows = [flow for _, flow in batch]
     run = BatchRun(flows, device, config.settings)
     # Filled in place, in the file's precision: a batch of hundreds of trajectories must not
@@ -417,6 +426,20 @@ def _run_batch(
                 traj.coefficients[t] = frame.coefficients
         frames_done = t + 1
     elapsed = time.perf_counter() - t0
+    substeps = max(run.stepper.steps_taken, 1)
+    needed = run.stepper.system_iterations["momentum"].cpu().numpy() / substeps
+    paid = run.stepper.iterations["momentum"] / substeps
+    costs = [
+        {
+            "reynolds": round(job.scenario.reynolds, 2),
+            "substeps": flow.substeps,
+            "diffusion_number": round(flow.diffusion_number, 4),
+            "nodes": flow.mesh.num_nodes,
+            "momentum_iterations": round(float(n), 2),
+            "batch_momentum_iterations": round(paid, 2),
+        }
+        for (job, flow), n in zip(batch, needed, strict=True)
+    ]
     out: list[tuple[DatagenJob, Trajectory | str]] = []
     for b, ((job, flow), traj) in enumerate(zip(batch, trajectories, strict=True)):
         if b in run.failures:
@@ -430,12 +453,13 @@ def _run_batch(
                 "device": str(device),
                 "batch_size": len(batch),
                 "batch_wall_time_s": round(elapsed, 3),
+                "momentum_iterations_per_substep": costs[b]["momentum_iterations"],
             }
             out.append((job, traj))
     del run
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    return out
+    return out, costs
 
 
 def run_datagen_on_device(

@@ -7,7 +7,13 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from engine.solver.batched.linalg import BatchedPattern, BiCGStab, ConjugateGradient, DenseInverse
+from engine.solver.batched.linalg import (
+    BatchedPattern,
+    BiCGStab,
+    ConjugateGradient,
+    DenseInverse,
+    Refined,
+)
 from engine.solver.batched.stepper import stack_csr
 from engine.solver.spaces import ElementPattern
 
@@ -121,3 +127,27 @@ def test_bicgstab_solves_nonsymmetric_systems_per_row():
     for k, m in enumerate(mats):
         exact = sp.linalg.spsolve(m.tocsc(), b[k].numpy())
         np.testing.assert_allclose(result.x[k].numpy(), exact, rtol=1e-9, atol=1e-10)
+
+
+def test_refined_fp32_iterations_meet_an_fp64_tolerance():
+    n = 300
+    mats = [(_laplacian_1d(n, 0.5) + sp.diags([0.3], [1], shape=(n, n))).tocsr()]
+    a64 = stack_csr(mats, n, n, torch.float64, "cpu")
+    a32 = stack_csr(mats, n, n, torch.float32, "cpu")
+    b = torch.as_tensor(np.random.default_rng(5).normal(size=(1, n)))
+    inner = BiCGStab(lambda x: a32 @ x, lambda r: r / 2.5, b.float(), rtol=1e-5, max_iterations=500)
+    result = Refined(lambda x: a64 @ x, inner, rtol=1e-12).solve(b, torch.zeros_like(b))
+    assert result.x.dtype == torch.float64
+    assert float(result.residual[0]) <= 1e-12  # far below what fp32 alone can reach
+    exact = sp.linalg.spsolve(mats[0].tocsc(), b[0].numpy())
+    np.testing.assert_allclose(result.x[0].numpy(), exact, rtol=1e-10, atol=1e-11)
+
+
+def test_per_system_iterations_show_what_each_system_needed():
+    easy, hard = _laplacian_1d(200, 10.0), _laplacian_1d(200, 0.001)  # diagonal-dominant vs not
+    a = stack_csr([easy, hard], 200, 200, torch.float64, "cpu")
+    b = torch.ones(2, 200, dtype=torch.float64)
+    solver = ConjugateGradient(lambda x: a @ x, lambda r: r, b, rtol=1e-10, max_iterations=2000)
+    result = solver.solve(b, torch.zeros_like(b))
+    easy_its, hard_its = result.per_system.tolist()
+    assert easy_its < hard_its <= result.iterations  # the batch pays for its slowest system

@@ -179,8 +179,9 @@ def _dense_inverse(a: sp.spmatrix, width: int, device: torch.device | str) -> to
 @dataclass
 class KrylovResult:
     x: torch.Tensor
-    iterations: int
+    iterations: int  # the batch's: what it cost
     residual: torch.Tensor  # [B] final relative residual per system
+    per_system: torch.Tensor  # [B] iterations each system was still active: what it needed
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -230,6 +231,7 @@ class Krylov:
         self.default_rtol = rtol
         self.rtol = torch.full_like(self.b_norm, rtol)  # per system, see solve()
         self.active = torch.zeros(batch, dtype=torch.bool, device=like.device)
+        self.needed = torch.zeros(batch, dtype=torch.int32, device=like.device)
         self._use_graph = cuda_graph and like.device.type == "cuda"
         self._graph: torch.cuda.CUDAGraph | None = None
 
@@ -243,13 +245,14 @@ class Krylov:
         self.r.copy_(b - self.apply_a(self.x))
         self.b_norm.copy_(torch.sqrt(_dot(b, b)).clamp_min(torch.finfo(b.dtype).tiny))
         self.active.copy_(self._unconverged())
+        self.needed.zero_()
         self._start()
         it = 0
         while it < self.max_iterations and bool(self.active.any()):
             self._chunk()
             it += self.check_every
         residual = torch.sqrt(_dot(self.r, self.r)) / self.b_norm
-        return KrylovResult(self.x.clone(), it, residual)
+        return KrylovResult(self.x.clone(), it, residual, self.needed.clone())
 
     def _unconverged(self) -> torch.Tensor:
         return torch.sqrt(_dot(self.r, self.r)) > self.rtol * self.b_norm
@@ -268,6 +271,7 @@ class Krylov:
 
     def _iterations(self) -> None:
         for _ in range(self.check_every):
+            self.needed.add_(self.active)
             self._iterate()
 
     def _capture(self) -> torch.cuda.CUDAGraph | None:
@@ -391,17 +395,19 @@ class Refined:
         r = b - self.apply_a(x)
         b_norm = torch.sqrt(_dot(b, b)).clamp_min(torch.finfo(b.dtype).tiny)
         iterations = 0
+        needed = torch.zeros(b.shape[0], dtype=torch.int32, device=b.device)
         for _ in range(self.max_rounds):
             r_norm = torch.sqrt(_dot(r, r))
             active = r_norm > self.rtol * b_norm
             if not bool(active.any()):
                 break
             # Half the reduction still needed (a margin for fp32 rounding), within the floor.
-            needed = 0.5 * self.rtol * b_norm / r_norm.clamp_min(torch.finfo(b.dtype).tiny)
-            rtol = needed.clamp(self.inner_floor, 0.5).to(self.inner.rtol.dtype)
+            reduction = 0.5 * self.rtol * b_norm / r_norm.clamp_min(torch.finfo(b.dtype).tiny)
+            rtol = reduction.clamp(self.inner_floor, 0.5).to(self.inner.rtol.dtype)
             rhs = (_per_row(active, r) * r).to(self.inner.x.dtype)
             result = self.inner.solve(rhs, torch.zeros_like(rhs), rtol)
             iterations += result.iterations
+            needed += result.per_system
             x += result.x.to(x.dtype)
             r = b - self.apply_a(x)
-        return KrylovResult(x, iterations, torch.sqrt(_dot(r, r)) / b_norm)
+        return KrylovResult(x, iterations, torch.sqrt(_dot(r, r)) / b_norm, needed)

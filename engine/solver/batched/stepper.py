@@ -284,7 +284,12 @@ class BatchedIpcs:
         self.p = torch.zeros((batch, n1), dtype=f64, device=dev)
         self.steps_taken = 0
         self.last_residual = torch.zeros_like(self.u)
+        # Krylov iterations summed over sub-steps: the batch's (its cost, set by its slowest
+        # system) and each system's own (what it needed; their spread is the batching loss).
         self.iterations = {"momentum": 0, "pressure": 0, "mass": 0}
+        self.system_iterations = {
+            k: torch.zeros(batch, dtype=torch.int64, device=dev) for k in self.iterations
+        }
 
     # ---- pieces ---------------------------------------------------------------------------
     def _set_jacobi(self, out: torch.Tensor, data: torch.Tensor) -> None:
@@ -339,6 +344,7 @@ class BatchedIpcs:
         result = self._momentum.solve(mask * (rhs - self._lhs @ fixed) + fixed, mask * w + fixed)
         tentative = result.x
         self.iterations["momentum"] += result.iterations
+        self.system_iterations["momentum"] += result.per_system
 
         # (2) pressure increment, zero on the outflow
         div = self.B[0] @ tentative[..., 0] + self.B[1] @ tentative[..., 1]
@@ -346,12 +352,14 @@ class BatchedIpcs:
         result = self._pressure.solve(rhs_p, torch.zeros_like(rhs_p))
         phi = result.x
         self.iterations["pressure"] += result.iterations
+        self.system_iterations["pressure"] += result.per_system
 
         # (3) velocity correction with the consistent mass matrix
         rhs = self.M @ tentative - (dt / gamma) * self._pair(self.G, phi)
         result = self._mass.solve(mask * (rhs - self.M @ fixed) + fixed, tentative)
         new = result.x
         self.iterations["mass"] += result.iterations
+        self.system_iterations["mass"] += result.per_system
         p_new = self.p + phi
 
         # Momentum residual with every test function free: its obstacle rows are the forces.

@@ -16,6 +16,7 @@ symmetrically (masked operators), which has the same solution as the CPU's ident
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from engine.solver.batched.linalg import (
     KrylovResult,
     Operator,
     Refined,
+    Stragglers,
 )
 from engine.solver.batched.prepare import PreparedFlow
 from engine.solver.forces import coefficients, drag_lift
@@ -58,6 +60,9 @@ class BatchSettings:
     # inside an fp64 iterative refinement (linalg.Refined) that meets the same tolerances.
     krylov_dtype: torch.dtype = torch.float32
     inner_rtol_floor: float = 1e-5  # the smallest reduction asked of one fp32 solve
+    # Momentum systems still unconverged once this share of the batch is left are finished
+    # in a small batch of their own (linalg.Stragglers); 0 turns that off.
+    straggler_share: float = 0.125
     # The Poisson inverse's precision; None: fp64 (a direct solve) up to this many pressure
     # dofs, fp32 (a CG preconditioner, half the memory) above.
     pressure_inverse_dtype: torch.dtype | None = None
@@ -131,6 +136,7 @@ class _VelocitySolve:
         mask: torch.Tensor,
         rtol: float,
         settings: BatchSettings,
+        stragglers: bool = False,
     ) -> None:
         kw = {"max_iterations": settings.max_iterations, "cuda_graph": settings.cuda_graphs}
         high = _masked(pattern.matrix(data).__matmul__, mask)
@@ -139,16 +145,24 @@ class _VelocitySolve:
             self.copies: list[tuple[torch.Tensor, torch.Tensor]] = []
             self.solver: Krylov | Refined = method(high, jacobi.__mul__, jacobi, rtol=rtol, **kw)
             return
-        data_low, jacobi_low = data.to(low), jacobi.to(low)
+        data_low, jacobi_low, mask_low = data.to(low), jacobi.to(low), mask.to(low)
         self.copies = [(data_low, data), (jacobi_low, jacobi)]
         inner = method(
-            _masked(pattern.matrix(data_low).__matmul__, mask.to(low)),
+            _masked(pattern.matrix(data_low).__matmul__, mask_low),
             jacobi_low.__mul__,
             jacobi_low,
             rtol=rtol,
             **kw,
         )
-        self.solver = Refined(high, inner, rtol=rtol, inner_floor=settings.inner_rtol_floor)
+        capacity = math.ceil(settings.straggler_share * pattern.batch)
+        few = None
+        if stragglers and 0 < capacity < pattern.batch:
+            few = Stragglers(
+                method, pattern, data_low, mask_low, jacobi_low, capacity, rtol=rtol, **kw
+            )
+        self.solver = Refined(
+            high, inner, rtol=rtol, inner_floor=settings.inner_rtol_floor, stragglers=few
+        )
 
     def solve(self, b: torch.Tensor, x0: torch.Tensor) -> KrylovResult:
         for low, high in self.copies:
@@ -242,6 +256,7 @@ class BatchedIpcs:
             self.vmask,
             self.settings.momentum_rtol,
             self.settings,
+            stragglers=True,
         )
         mass_jacobi = torch.ones_like(self._momentum_jacobi)
         self._set_jacobi(mass_jacobi, self.mass_data)

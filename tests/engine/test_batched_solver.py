@@ -103,7 +103,8 @@ def test_stragglers_finish_in_their_own_batch_to_the_same_tolerance():
     other = _scenario(obstacles=[{"shape": "circle", "center": [0.3, 0.22], "radius": 0.04}])
     flows = [prepare_flow(s) for s in (MIXED, other)]
     runs = [
-        BatchRun(flows, settings=s) for s in (BatchSettings(straggler_share=0.5), NO_STRAGGLERS)
+        BatchRun(flows, settings=s)
+        for s in (BatchSettings(straggler_share=0.5, straggler_min_batch=2), NO_STRAGGLERS)
     ]
     last = [list(run.frames(6))[-1] for run in runs]
     for b in range(2):

@@ -72,7 +72,8 @@ class BatchRun:
         if bad:
             # Restart failed systems from rest so their NaNs cannot stall the shared solves.
             idx = torch.as_tensor(bad, device=self.stepper.device)
-            for state in (self.stepper.u, self.stepper.u_prev, self.stepper.p):
+            stepper = self.stepper
+            for state in (stepper.u, stepper.u_prev, stepper.p, *(stepper.tentatives or ())):
                 if state is not None:
                     state[idx] = 0.0
 

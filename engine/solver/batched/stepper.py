@@ -61,8 +61,11 @@ class BatchSettings:
     krylov_dtype: torch.dtype = torch.float32
     inner_rtol_floor: float = 1e-5  # the smallest reduction asked of one fp32 solve
     # Momentum systems still unconverged once this share of the batch is left are finished
-    # in a small batch of their own (linalg.Stragglers); 0 turns that off.
+    # in a small batch of their own (linalg.Stragglers); 0 turns that off. Measured on an
+    # H200 (2k nodes, frames 10-30): batch 256 135 -> 125 ms a frame, batch 64 47.8 -> 48.9,
+    # so only batches of at least straggler_min_batch do it.
     straggler_share: float = 0.125
+    straggler_min_batch: int = 128
     # The Poisson inverse's precision; None: fp64 (a direct solve) up to this many pressure
     # dofs, fp32 (a CG preconditioner, half the memory) above.
     pressure_inverse_dtype: torch.dtype | None = None
@@ -156,7 +159,7 @@ class _VelocitySolve:
         )
         capacity = math.ceil(settings.straggler_share * pattern.batch)
         few = None
-        if stragglers and 0 < capacity < pattern.batch:
+        if stragglers and pattern.batch >= settings.straggler_min_batch and capacity > 0:
             few = Stragglers(
                 method, pattern, data_low, mask_low, jacobi_low, capacity, rtol=rtol, **kw
             )
@@ -296,6 +299,8 @@ class BatchedIpcs:
         ).reshape(-1, 1)
         self.u = torch.zeros((batch, n2, 2), dtype=f64, device=dev)
         self.u_prev: torch.Tensor | None = None
+        self._last_tentative: torch.Tensor | None = None
+        self.tentatives: tuple[torch.Tensor, torch.Tensor] | None = None  # the last two
         self.p = torch.zeros((batch, n1), dtype=f64, device=dev)
         self.steps_taken = 0
         self.last_residual = torch.zeros_like(self.u)
@@ -356,8 +361,16 @@ class BatchedIpcs:
         self._lhs_data.copy_(operator + gamma * self.mass_over_dt)
         self._set_jacobi(self._momentum_jacobi, self._lhs_data)
         rhs = self.M @ history + self._pair(self.BT, self.p)
-        result = self._momentum.solve(mask * (rhs - self._lhs @ fixed) + fixed, mask * w + fixed)
+        # Initial guess: the tentative velocity extrapolated from the last two (what this solve
+        # returns; ~10 % fewer iterations than starting from w, measured at Re 150-280).
+        guess = w if self.tentatives is None else 2.0 * self.tentatives[1] - self.tentatives[0]
+        result = self._momentum.solve(
+            mask * (rhs - self._lhs @ fixed) + fixed, mask * guess + fixed
+        )
         tentative = result.x
+        if self._last_tentative is not None:
+            self.tentatives = (self._last_tentative, tentative)
+        self._last_tentative = tentative
         self.iterations["momentum"] += result.iterations
         self.system_iterations["momentum"] += result.per_system
 

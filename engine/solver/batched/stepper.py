@@ -9,6 +9,11 @@ replaced by Krylov solves that run on every trajectory of the batch at once:
   iterations; fp32 halves its memory for big meshes at the cost of a few more);
 - mass correction: CG, Jacobi-preconditioned.
 
+Momentum and mass iterate in fp32 inside an fp64 iterative refinement, so they meet the fp64
+tolerances at half the memory traffic; on CUDA the iterations replay as CUDA graphs, and in big
+batches the last unconverged momentum systems finish in a small batch of their own (see
+:mod:`engine.solver.batched.linalg`).
+
 Convection is assembled from the precomputed element tensor by one batched matmul and a scatter
 into the fixed CSR data, so no sparse structure is built per step. Dirichlet dofs are eliminated
 symmetrically (masked operators), which has the same solution as the CPU's identity rows.

@@ -112,7 +112,7 @@ class GpuDatagenReport:
         }
 
 
-def _prepare(job: DatagenJob) -> tuple[DatagenJob, PreparedFlow | None, str]:
+def prepare_job(job: DatagenJob) -> tuple[DatagenJob, PreparedFlow | None, str]:
     """Worker: mesh and assemble one job; a user-facing failure is returned, not raised."""
     try:
         return job, prepare_flow(job.scenario), ""
@@ -270,7 +270,7 @@ def run_gpu_datagen(
                 job = next(queue, None)
                 if job is None:
                     return
-                preparing.add(meshers.submit(_prepare, job))
+                preparing.add(meshers.submit(prepare_job, job))
 
         def collect(done: set[Future]) -> None:
             for fut in done:

@@ -315,7 +315,7 @@ def run_stepper_bench(args: argparse.Namespace) -> dict:
     differ only in batch size: this separates launch-bound (cost flat in B) from
     bandwidth-bound (cost ∝ B) and says which batch sizes the data generator should aim for.
     """
-    from engine.data.gpu_datagen import group_key
+    from engine.data.gpu_datagen import group_key, jobs_for, prepare_job
     from engine.solver.batched.stepper import BatchSettings
 
     if not 0 <= args.warmup < args.steps:
@@ -327,7 +327,8 @@ def run_stepper_bench(args: argparse.Namespace) -> dict:
     )
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        flows = [f for f in pool.map(_try_prepare, scenarios) if f is not None]
+        prepared = pool.map(prepare_job, jobs_for(scenarios))
+        flows = [flow for _, flow, _ in prepared if flow is not None]
     groups: dict[tuple[int, int, int], list] = {}
     for f in flows:  # one batch group of the data generator, the most common
         groups.setdefault(group_key(f, args.steps), []).append(f)
@@ -402,13 +403,6 @@ def _profile(run: BatchRun, device: torch.device, frames: int = 2) -> None:
             torch.cuda.synchronize(device)
     sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
     print(prof.key_averages().table(sort_by=sort, row_limit=30), file=sys.stderr, flush=True)
-
-
-def _try_prepare(scenario: Scenario):
-    try:
-        return prepare_flow(scenario)
-    except SlipstreamError:
-        return None
 
 
 # ---- command line ------------------------------------------------------------------------------

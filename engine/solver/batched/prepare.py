@@ -9,6 +9,7 @@ batched solver discretises exactly the same equations.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,7 +46,7 @@ class PreparedFlow:
     pressure_vertex_dofs: np.ndarray  # [N] P1 dof of each vertex
     obstacle_dofs: list[np.ndarray]
 
-    @property
+    @cached_property
     def diffusion_number(self) -> float:
         """Median over velocity dofs of ν·dt·K_ii / M_ii: how viscous-dominated momentum is.
 
@@ -59,10 +60,11 @@ class PreparedFlow:
             np.median(viscosity * self.dt * self.stiffness[diagonal] / self.mass[diagonal])
         )
 
-    @property
+    @cached_property
     def nbytes(self) -> int:
         """Host memory held by the arrays (the convection tensor dominates: ~14 MB at 2k
-        vertices), so the data generator can bound how many it prepares ahead."""
+        vertices), so the data generator can bound how many it prepares ahead; cached, since
+        its scheduler asks about every held flow about once a second."""
         return _nbytes([getattr(self, f.name) for f in fields(self)])
 
     @property

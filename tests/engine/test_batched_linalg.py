@@ -13,6 +13,7 @@ from engine.solver.batched.linalg import (
     ConjugateGradient,
     DenseInverse,
     Refined,
+    Stragglers,
 )
 from engine.solver.batched.stepper import stack_csr
 from engine.solver.spaces import ElementPattern
@@ -151,3 +152,51 @@ def test_per_system_iterations_show_what_each_system_needed():
     result = solver.solve(b, torch.zeros_like(b))
     easy_its, hard_its = result.per_system.tolist()
     assert easy_its < hard_its <= result.iterations  # the batch pays for its slowest system
+
+
+def test_stragglers_gather_the_chosen_systems_matrices_exactly():
+    sizes = [5, 7, 6, 4]
+    rng = np.random.default_rng(6)
+    mats = []
+    for n in sizes:
+        m = (sp.random(n, n, density=0.5, random_state=rng) + 4 * sp.eye(n)).tocsr()
+        m.sort_indices()
+        mats.append(m)
+    patterns = [ElementPattern(m.shape, m.indptr, m.indices, np.zeros(0, int)) for m in mats]
+    batched = BatchedPattern.stack(patterns, 7, 7)
+    data = batched.data([m.data for m in mats], torch.float64)
+    mask = torch.ones((4, 7, 2), dtype=torch.float64)
+    for b, n in enumerate(sizes):
+        mask[b, n:] = 0.0  # padding dofs
+    jacobi = torch.ones_like(mask)
+    few = Stragglers(
+        BiCGStab, batched, data, mask, jacobi, capacity=3, rtol=1e-12, max_iterations=200
+    )
+    b = torch.as_tensor(rng.normal(size=(4, 7, 2))) * mask
+    chosen = torch.tensor([3, 1])
+    result = few.solve(b, torch.full((4,), 1e-12, dtype=torch.float64), chosen)
+    for k, system in enumerate(chosen.tolist()):
+        n = sizes[system]
+        exact = sp.linalg.spsolve(mats[system].tocsc(), b[system, :n].numpy())
+        np.testing.assert_allclose(result.x[k, :n].numpy(), exact, rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(result.x[k, n:].numpy(), 0.0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graph_replay_solves_like_eager_launches():
+    n = 250
+    mats = [
+        (_laplacian_1d(n, 1.0) + sp.diags([0.4 * k], [1], shape=(n, n))).tocsr() for k in (1, 2)
+    ]
+    a = stack_csr(mats, n, n, torch.float64, "cuda")
+    b = torch.as_tensor(np.random.default_rng(7).normal(size=(2, n)), device="cuda")
+    results = []
+    for graph in (True, False):
+        solver = BiCGStab(
+            lambda x: a @ x, lambda r: r / 3.0, b, rtol=1e-12, max_iterations=500, cuda_graph=graph
+        )
+        results.append(solver.solve(b, torch.zeros_like(b)))
+    graphed, eager = results
+    assert graphed.iterations == eager.iterations
+    torch.testing.assert_close(graphed.x, eager.x, rtol=1e-12, atol=1e-13)

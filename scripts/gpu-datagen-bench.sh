@@ -47,7 +47,7 @@ stage() {
   shift 2
   log "stage $name (limit ${limit}s): $*"
   local start=$SECONDS
-  timeout --kill-after=10 "$limit" "$PY" -m engine.solver.batched.bench "$@" \
+  timeout --kill-after=30 "$limit" "$PY" -m engine.solver.batched.bench "$@" \
     >"$OUT/$name.stdout" 2>"$OUT/$name.log"
   local rc=$?
   log "stage $name: exit $rc after $((SECONDS - start))s"

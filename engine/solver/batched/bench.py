@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -215,11 +216,18 @@ def run_datagen_bench(args: argparse.Namespace) -> dict:
                 }
                 args.json.write_text(json.dumps(partial, indent=2) + "\n")
 
+    # A time limit (`timeout` sends SIGTERM) abandons the batch in flight, so the files
+    # already made are still counted and the report (batches, costs) still written.
+    cancel = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     if timer is not None:
         timer.start()
     try:
-        report = run_gpu_datagen(jobs_for(scenarios), out, config, progress=progress, stop=stop)
+        report = run_gpu_datagen(
+            jobs_for(scenarios), out, config, progress=progress, stop=stop, cancel=cancel
+        )
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if timer is not None:
             timer.cancel()
         if not args.out:
@@ -235,7 +243,8 @@ def run_datagen_bench(args: argparse.Namespace) -> dict:
         "frames": args.steps,
         "dt": args.dt,
         "requested": args.count,
-        "stopped_early": stop.is_set(),
+        "stopped_early": stop.is_set() or cancel.is_set(),
+        "cut_off_by_time_limit": cancel.is_set(),
         "trajectories_per_10_min": 600.0 * written / report.wall_time_s,
         # What the GPU sustains once the pipeline is full (no start-up or drain).
         "stepping_only_per_10_min": 600.0 * sum(report.batches) / max(report.device_time_s, 1e-9),

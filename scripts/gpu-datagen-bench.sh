@@ -8,7 +8,7 @@
 #   scripts/gpu-datagen-bench.sh accuracy  # ≤ 7 min: DFG 2D-1 and 2D-2 batched, agreement
 #   scripts/gpu-datagen-bench.sh scale     # ≤ 7 min: throughput at 5k and 20k nodes
 #   scripts/gpu-datagen-bench.sh stepper   # ≤ 5 min: the stepper alone at batch 16…256 (ms/frame),
-#                                          #          with CUDA graphs and eager
+#                                          #          2 damped Jacobi sweeps and plain Jacobi
 #   scripts/gpu-datagen-bench.sh throughput  # ≤ 10 min: 1000 trajectories end to end, 2k nodes
 #
 # DATAGEN_ARGS (e.g. "--workers 12 --writers 3") is added to every datagen stage, so a bigger
@@ -76,8 +76,8 @@ datagen_2k() {
 stepper() {
   stage stepper 150 stepper --device "$DEVICE" --count 48 --nodes 2000 --steps 30 --warmup 10 \
     --batch-sizes 16,64,256 --json "$OUT/stepper.json"
-  stage stepper-eager 150 stepper --device "$DEVICE" --count 48 --nodes 2000 --steps 30 \
-    --warmup 10 --batch-sizes 16,64,256 --eager --json "$OUT/stepper-eager.json"
+  stage stepper-jacobi 150 stepper --device "$DEVICE" --count 48 --nodes 2000 --steps 30 \
+    --warmup 10 --batch-sizes 16,64,256 --jacobi-sweeps 1 --json "$OUT/stepper-jacobi.json"
 }
 
 throughput() {

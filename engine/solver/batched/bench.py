@@ -347,6 +347,7 @@ def run_stepper_bench(args: argparse.Namespace) -> dict:
         momentum_rtol=args.momentum_rtol,
         cuda_graphs=not args.eager,
         krylov_dtype=torch.float64 if args.fp64 else torch.float32,
+        momentum_jacobi_sweeps=args.jacobi_sweeps,
     )
     rows = []
     for size in args.batch_sizes:
@@ -394,6 +395,7 @@ def run_stepper_bench(args: argparse.Namespace) -> dict:
         "momentum_rtol": args.momentum_rtol,
         "cuda_graphs": settings.cuda_graphs,
         "krylov_dtype": str(settings.krylov_dtype),
+        "momentum_jacobi_sweeps": settings.momentum_jacobi_sweeps,
         "rows": rows,
     }
 
@@ -465,6 +467,9 @@ def register(bench: argparse._SubParsersAction) -> None:
     parser.add_argument("--momentum-rtol", type=float, default=1e-8)
     parser.add_argument(
         "--eager", action="store_true", help="launch every kernel from Python, no CUDA graphs"
+    )
+    parser.add_argument(
+        "--jacobi-sweeps", type=int, default=2, help="momentum preconditioner sweeps (1: Jacobi)"
     )
     parser.add_argument(
         "--fp64", action="store_true", help="Krylov iterations in fp64, not fp32 + refinement"

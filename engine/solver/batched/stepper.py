@@ -41,6 +41,7 @@ from engine.solver.batched.linalg import (
     Operator,
     Refined,
     Stragglers,
+    jacobi_sweeps,
 )
 from engine.solver.batched.prepare import PreparedFlow
 from engine.solver.forces import coefficients, drag_lift
@@ -71,6 +72,9 @@ class BatchSettings:
     # so only batches of at least straggler_min_batch do it.
     straggler_share: float = 0.125
     straggler_min_batch: int = 128
+    # Momentum preconditioner: this many damped Jacobi sweeps (linalg.jacobi_sweeps).
+    momentum_jacobi_sweeps: int = 2
+    jacobi_damping: float = 0.8
     # The Poisson inverse's precision; None: fp64 (a direct solve) up to this many pressure
     # dofs, fp32 (a CG preconditioner, half the memory) above.
     pressure_inverse_dtype: torch.dtype | None = None
@@ -145,28 +149,36 @@ class _VelocitySolve:
         rtol: float,
         settings: BatchSettings,
         stragglers: bool = False,
+        sweeps: int = 1,
     ) -> None:
         kw = {"max_iterations": settings.max_iterations, "cuda_graph": settings.cuda_graphs}
+        damping = settings.jacobi_damping
         high = _masked(pattern.matrix(data).__matmul__, mask)
         low = settings.krylov_dtype
         if low == data.dtype:
             self.copies: list[tuple[torch.Tensor, torch.Tensor]] = []
-            self.solver: Krylov | Refined = method(high, jacobi.__mul__, jacobi, rtol=rtol, **kw)
+            precondition = jacobi_sweeps(high, jacobi, sweeps, damping)
+            self.solver: Krylov | Refined = method(high, precondition, jacobi, rtol=rtol, **kw)
             return
         data_low, jacobi_low, mask_low = data.to(low), jacobi.to(low), mask.to(low)
         self.copies = [(data_low, data), (jacobi_low, jacobi)]
-        inner = method(
-            _masked(pattern.matrix(data_low).__matmul__, mask_low),
-            jacobi_low.__mul__,
-            jacobi_low,
-            rtol=rtol,
-            **kw,
-        )
+        apply_low = _masked(pattern.matrix(data_low).__matmul__, mask_low)
+        precondition = jacobi_sweeps(apply_low, jacobi_low, sweeps, damping)
+        inner = method(apply_low, precondition, jacobi_low, rtol=rtol, **kw)
         capacity = math.ceil(settings.straggler_share * pattern.batch)
         few = None
         if stragglers and pattern.batch >= settings.straggler_min_batch and capacity > 0:
             few = Stragglers(
-                method, pattern, data_low, mask_low, jacobi_low, capacity, rtol=rtol, **kw
+                method,
+                pattern,
+                data_low,
+                mask_low,
+                jacobi_low,
+                capacity,
+                sweeps=sweeps,
+                damping=damping,
+                rtol=rtol,
+                **kw,
             )
         self.solver = Refined(
             high, inner, rtol=rtol, inner_floor=settings.inner_rtol_floor, stragglers=few
@@ -265,6 +277,7 @@ class BatchedIpcs:
             self.settings.momentum_rtol,
             self.settings,
             stragglers=True,
+            sweeps=self.settings.momentum_jacobi_sweeps,
         )
         mass_jacobi = torch.ones_like(self._momentum_jacobi)
         self._set_jacobi(mass_jacobi, self.mass_data)

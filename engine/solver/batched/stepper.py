@@ -4,7 +4,8 @@ Same scheme, step by step (BDF1 then BDF2, convection about 2uⁿ − uⁿ⁻¹,
 the outflow, consistent-mass correction, volume-force residual), with the sparse direct solves
 replaced by Krylov solves that run on every trajectory of the batch at once:
 
-- momentum: BiCGStab, Jacobi-preconditioned (M γ/dt + νK + N(w) is diagonally dominant at CFL ~1);
+- momentum: BiCGStab preconditioned by two damped Jacobi sweeps (plain Jacobi left the
+  convection-dominated systems needing 3-6x the median iterations);
 - pressure Poisson: CG preconditioned by each mesh's dense inverse (exact in fp64, so one or two
   iterations; fp32 halves its memory for big meshes at the cost of a few more);
 - mass correction: CG, Jacobi-preconditioned.

@@ -203,7 +203,8 @@ def flow_bytes_padded(flow: PreparedFlow, config: GpuDatagenConfig) -> int:
 def group_key(flow: PreparedFlow, steps: int) -> tuple[int, int, int]:
     """Flows that may share a batch: same sub-steps per frame, frames, and decade of
     :attr:`~PreparedFlow.diffusion_number` (a batch's Krylov solves run until its slowest
-    system converges, and viscous-dominated systems take ~5× the momentum iterations).
+    system converges, and viscous-dominated systems took ~5× the momentum iterations with
+    plain Jacobi).
 
     Sizes may differ: sparse products cost only their nonzeros, and the Poisson inverse is
     bucketed by size inside the batch, so padding costs little while big batches are what

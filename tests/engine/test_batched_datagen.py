@@ -114,15 +114,15 @@ def test_a_stopped_run_starts_no_batch(tmp_path):
     assert json.loads((tmp_path / MANIFEST_NAME).read_text())["count"] == 0
 
 
-def test_batches_group_by_substeps_and_viscosity_and_fill_a_memory_budget():
+def test_batches_group_by_substeps_only_and_fill_a_memory_budget():
     from engine.data.gpu_datagen import batch_capacity, flow_bytes_padded, group_key
     from engine.solver.batched import prepare_flow
 
     flow = prepare_flow(_scenario(0.3))
     viscous = prepare_flow(_scenario(0.3).replace(fluid=Fluid(viscosity=0.05)))
     assert viscous.diffusion_number > 10 * flow.diffusion_number
-    assert group_key(flow, 5)[:2] == (flow.substeps, 5)
-    assert group_key(viscous, 5) != group_key(flow, 5)
+    assert group_key(flow, 5) == group_key(viscous, 5) == (flow.substeps, 5)
+    assert group_key(flow, 6) != group_key(flow, 5)
 
     config = GpuDatagenConfig(device="cuda")
     each = flow_bytes_padded(flow, config)

@@ -338,7 +338,7 @@ def run_stepper_bench(args: argparse.Namespace) -> dict:
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         prepared = pool.map(prepare_job, jobs_for(scenarios))
         flows = [flow for _, flow, _ in prepared if flow is not None]
-    groups: dict[tuple[int, int, int], list] = {}
+    groups: dict[tuple[int, int], list] = {}
     for f in flows:  # one batch group of the data generator, the most common
         groups.setdefault(group_key(f, args.steps), []).append(f)
     key = max(groups, key=lambda k: len(groups[k]))

@@ -50,9 +50,9 @@ class PreparedFlow:
     def diffusion_number(self) -> float:
         """Median over velocity dofs of ν·dt·K_ii / M_ii: how viscous-dominated momentum is.
 
-        Below ~1 the momentum matrix is mass-dominated and Jacobi-BiCGStab converges in ~8
-        iterations; at Re ~10 it reaches ~20 and takes ~45 (measured), so the data generator
-        batches the two kinds apart rather than make every system wait for the slowest.
+        With plain Jacobi, viscous-dominated systems needed ~5× the momentum iterations, so
+        the data generator batched them apart; with two damped Jacobi sweeps they do not, and
+        it is only reported (the generator's per-trajectory costs, ``bench stepper``).
         """
         diagonal = self.vv.diagonal_positions()
         viscosity = self.scenario.fluid.viscosity

@@ -71,8 +71,8 @@ class GpuDatagenConfig:
     # While flows are still being prepared, a group this big runs rather than leave the GPU
     # idle (H200, 2k nodes, CUDA graphs: 0.95 ms per trajectory-frame at 64, 0.70 at 256).
     min_batch_size: int = 64
-    # Flows prepared ahead of the GPU, so every batch group can fill to max_batch_size (with
-    # ~2k-vertex meshes split over ~9 groups, a look-ahead of ~280 left batches at 57-82).
+    # Flows prepared ahead of the GPU, so every batch group (one per sub-step count) can fill
+    # to max_batch_size (a look-ahead of ~280 over ~9 groups once left batches at 57-82).
     max_prepared: int = 1024
     host_memory_fraction: float = 0.25  # of physical memory, for the flows held ahead
     memory_fraction: float = 0.6  # share of the device's free memory a batch may plan to use

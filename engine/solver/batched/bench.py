@@ -42,6 +42,7 @@ from engine.geometry.mesh import TunnelMesh
 from engine.scenario import MeshSpec, Scenario, TimeSpec
 from engine.solver.batched.prepare import prepare_flow
 from engine.solver.batched.run import BatchRun
+from engine.solver.batched.stepper import BatchSettings
 from engine.solver.ipcs import SolverConfig
 
 STEADY_FRAME_DT = 0.1  # 2D-1 is reached by time stepping: large frames, the CFL sets sub-steps
@@ -325,7 +326,6 @@ def run_stepper_bench(args: argparse.Namespace) -> dict:
     bandwidth-bound (cost ∝ B) and says which batch sizes the data generator should aim for.
     """
     from engine.data.gpu_datagen import group_key, jobs_for, prepare_job
-    from engine.solver.batched.stepper import BatchSettings
 
     if not 0 <= args.warmup < args.steps:
         raise SlipstreamError(f"--warmup {args.warmup} must be at least 0 and below --steps")
@@ -464,12 +464,16 @@ def register(bench: argparse._SubParsersAction) -> None:
         help="comma-separated batch sizes (default 1,16,64,256)",
     )
     parser.add_argument("--warmup", type=int, default=10, help="frames before timing starts")
-    parser.add_argument("--momentum-rtol", type=float, default=1e-8)
+    defaults = BatchSettings()
+    parser.add_argument("--momentum-rtol", type=float, default=defaults.momentum_rtol)
     parser.add_argument(
         "--eager", action="store_true", help="launch every kernel from Python, no CUDA graphs"
     )
     parser.add_argument(
-        "--jacobi-sweeps", type=int, default=2, help="momentum preconditioner sweeps (1: Jacobi)"
+        "--jacobi-sweeps",
+        type=int,
+        default=defaults.momentum_jacobi_sweeps,
+        help="momentum preconditioner sweeps (1: plain Jacobi)",
     )
     parser.add_argument(
         "--fp64", action="store_true", help="Krylov iterations in fp64, not fp32 + refinement"

@@ -73,7 +73,7 @@ class BatchRun:
             # Restart failed systems from rest so their NaNs cannot stall the shared solves.
             idx = torch.as_tensor(bad, device=self.stepper.device)
             stepper = self.stepper
-            for state in (stepper.u, stepper.u_prev, stepper.p, *(stepper.tentatives or ())):
+            for state in (stepper.u, stepper.u_prev, stepper.p, *stepper.tentatives):
                 if state is not None:
                     state[idx] = 0.0
 

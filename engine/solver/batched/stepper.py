@@ -135,9 +135,10 @@ class _VelocitySolve:
     """A masked solve on the velocity pattern whose matrix data and Jacobi inverse diagonal
     live in fp64 buffers (updated in place by the stepper).
 
-    With ``settings.krylov_dtype`` fp32 the Krylov iterations run on fp32 copies of both,
-    refreshed before every solve, inside a :class:`Refined` fp64 solve (half the bytes per
-    iteration); with fp64 they run on the buffers themselves.
+    With ``settings.krylov_dtype`` fp32 the Krylov iterations run on fp32 copies of both
+    (made here, and again by :meth:`refresh` whenever the owner changes the buffers) inside a
+    :class:`Refined` fp64 solve (half the bytes per iteration); with fp64 they run on the
+    buffers themselves.
     """
 
     def __init__(
@@ -185,9 +186,12 @@ class _VelocitySolve:
             high, inner, rtol=rtol, inner_floor=settings.inner_rtol_floor, stragglers=few
         )
 
-    def solve(self, b: torch.Tensor, x0: torch.Tensor) -> KrylovResult:
+    def refresh(self) -> None:
+        """Bring the low-precision copies up to date with the fp64 buffers."""
         for low, high in self.copies:
             low.copy_(high)
+
+    def solve(self, b: torch.Tensor, x0: torch.Tensor) -> KrylovResult:
         return self.solver.solve(b, x0)
 
 
@@ -318,8 +322,7 @@ class BatchedIpcs:
         ).reshape(-1, 1)
         self.u = torch.zeros((batch, n2, 2), dtype=f64, device=dev)
         self.u_prev: torch.Tensor | None = None
-        self._last_tentative: torch.Tensor | None = None
-        self.tentatives: tuple[torch.Tensor, torch.Tensor] | None = None  # the last two
+        self.tentatives: tuple[torch.Tensor, ...] = ()  # the last (up to) two momentum solutions
         self.p = torch.zeros((batch, n1), dtype=f64, device=dev)
         self.steps_taken = 0
         self.last_residual = torch.zeros_like(self.u)
@@ -379,17 +382,16 @@ class BatchedIpcs:
         # (1) tentative velocity
         self._lhs_data.copy_(operator + gamma * self.mass_over_dt)
         self._set_jacobi(self._momentum_jacobi, self._lhs_data)
+        self._momentum.refresh()
         rhs = self.M @ history + self._pair(self.BT, self.p)
         # Initial guess: the tentative velocity extrapolated from the last two (what this solve
         # returns; ~10 % fewer iterations than starting from w, measured at Re 150-280).
-        guess = w if self.tentatives is None else 2.0 * self.tentatives[1] - self.tentatives[0]
+        guess = w if len(self.tentatives) < 2 else 2.0 * self.tentatives[1] - self.tentatives[0]
         result = self._momentum.solve(
             mask * (rhs - self._lhs @ fixed) + fixed, mask * guess + fixed
         )
         tentative = result.x
-        if self._last_tentative is not None:
-            self.tentatives = (self._last_tentative, tentative)
-        self._last_tentative = tentative
+        self.tentatives = (*self.tentatives[-1:], tentative)
         self.iterations["momentum"] += result.iterations
         self.system_iterations["momentum"] += result.per_system
 

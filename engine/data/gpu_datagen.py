@@ -30,6 +30,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -293,7 +294,9 @@ def run_gpu_datagen(
                 try:
                     fut.result()
                     report.written.append(name)
-                except (OSError, SlipstreamError) as exc:
+                except (OSError, SlipstreamError, BrokenProcessPool) as exc:
+                    # A broken pool: its processes were killed (a time limit's SIGTERM reaches
+                    # the whole process group), so the file was not written.
                     log.warning("%s: could not be written, %s", name, exc)
                     report.failed[name] = f"write failed: {exc}"
                 if progress:

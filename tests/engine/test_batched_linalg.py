@@ -94,6 +94,19 @@ def test_dense_inverse_pads_with_identity():
     np.testing.assert_allclose(z[1, 4:].numpy(), r[1, 4:].numpy())
 
 
+def test_dense_inverse_factorises_a_bucket_in_chunks_of_mixed_sizes():
+    # Sizes 6, 5, 5 share a bucket (padded to 6) factorised two at a time; 4 gets its own.
+    sizes = [5, 6, 4, 5]
+    mats = [_laplacian_1d(n, 0.1 * k) for k, n in enumerate(sizes)]
+    inv = DenseInverse(mats, 6, torch.float64, chunk_bytes=8 * 6 * 6 * 2)
+    assert sorted(len(systems) for systems, _ in inv.buckets) == [1, 3]
+    r = torch.randn(4, 6, dtype=torch.float64)
+    z = inv(r)
+    for b, (a, n) in enumerate(zip(mats, sizes, strict=True)):
+        np.testing.assert_allclose(z[b, :n].numpy(), np.linalg.solve(a.toarray(), r[b, :n]))
+        np.testing.assert_allclose(z[b, n:].numpy(), r[b, n:].numpy())
+
+
 def test_cg_solves_each_system_of_a_batch_as_if_alone():
     sizes = [300, 180]
     mats = [_laplacian_1d(n, 0.01) for n in sizes]
@@ -143,6 +156,48 @@ def test_refined_fp32_iterations_meet_an_fp64_tolerance():
     assert float(result.residual[0]) <= 1e-12  # far below what fp32 alone can reach
     exact = sp.linalg.spsolve(mats[0].tocsc(), b[0].numpy())
     np.testing.assert_allclose(result.x[0].numpy(), exact, rtol=1e-10, atol=1e-11)
+
+
+class _BreaksDownOnSystemOne(BiCGStab):
+    """BiCGStab whose correction for system 1 is garbage, as an fp32 breakdown returns."""
+
+    def solve(self, *args, **kwargs):
+        result = super().solve(*args, **kwargs)
+        result.x[1] = 1e12
+        return result
+
+
+def test_refined_undoes_a_correction_that_raises_the_residual_and_stops_that_system():
+    n = 200
+    mats = [_laplacian_1d(n, 0.5), _laplacian_1d(n, 0.5)]
+    a64 = stack_csr(mats, n, n, torch.float64, "cpu")
+    a32 = stack_csr(mats, n, n, torch.float32, "cpu")
+    b = torch.ones(2, n, dtype=torch.float64)
+    inner = _BreaksDownOnSystemOne(
+        lambda x: a32 @ x, lambda r: r / 2.5, b.float(), rtol=1e-5, max_iterations=500
+    )
+    result = Refined(lambda x: a64 @ x, inner, rtol=1e-12).solve(b, torch.zeros_like(b))
+    assert float(result.residual[0]) <= 1e-12  # the healthy system is unaffected
+    exact = sp.linalg.spsolve(mats[0].tocsc(), b[0].numpy())
+    np.testing.assert_allclose(result.x[0].numpy(), exact, rtol=1e-10)
+    assert torch.all(result.x[1] == 0)  # the garbage never reached the solution
+    assert float(result.residual[1]) == pytest.approx(1.0)  # reported as unsolved
+
+
+def test_refined_rounds_share_one_iteration_budget():
+    n = 300
+    hard = [_laplacian_1d(n, 1e-4)]
+    a64 = stack_csr(hard, n, n, torch.float64, "cpu")
+    a32 = stack_csr(hard, n, n, torch.float32, "cpu")
+    b = torch.ones(1, n, dtype=torch.float64)
+    inner = ConjugateGradient(
+        lambda x: a32 @ x, lambda r: r, b.float(), rtol=1e-5, max_iterations=500
+    )
+    result = Refined(lambda x: a64 @ x, inner, rtol=1e-12, max_iterations=12).solve(
+        b, torch.zeros_like(b)
+    )
+    assert result.iterations == 12
+    assert float(result.residual[0]) > 1e-12
 
 
 def test_per_system_iterations_show_what_each_system_needed():

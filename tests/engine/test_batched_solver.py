@@ -127,6 +127,16 @@ def test_a_diverging_trajectory_is_dropped_without_disturbing_the_batch():
     np.testing.assert_allclose(frames[-1][1].u, alone[-1][0].u, rtol=1e-7, atol=1e-8)
 
 
+def test_a_solve_that_ends_far_above_its_tolerance_fails_the_trajectory():
+    # No solve reaches 1e-6 of its tolerance, so every system is failed after the first frame.
+    settings = BatchSettings(failure_factor=1e-6, straggler_share=0.0)
+    run = BatchRun([prepare_flow(_scenario())], settings=settings)
+    frames = list(run.frames(2))
+    assert frames[1] == [None]
+    assert run.failures[0].step == 1
+    assert "did not converge" in str(run.failures[0])
+
+
 def test_batched_time_stepping_reaches_the_dfg_2d1_steady_drag():
     """Coarse DFG 2D-1: the transient settles on Newton's steady state, c_D within 1%."""
     scenario = Scenario.from_dict(

@@ -134,7 +134,9 @@ class DenseInverse:
         dtype: torch.dtype,
         device: torch.device | str = "cpu",
         bucket_ratio: float = 1.25,
+        chunk_bytes: int = 2**30,
     ) -> None:
+        self.chunk_bytes = chunk_bytes  # fp64 working memory of one batched factorisation
         sizes = np.array([a.shape[0] for a in matrices])
         if sizes.max(initial=0) > size:
             raise ValueError(f"a matrix of {sizes.max()} rows exceeds the padded size {size}")
@@ -148,8 +150,12 @@ class DenseInverse:
                 stop += 1
             members = order[start:stop]
             inverse = torch.empty((len(members), width, width), dtype=dtype, device=device)
-            for k, b in enumerate(members):
-                inverse[k] = _dense_inverse(matrices[b], width, device).to(dtype)
+            # Factorised a chunk at a time: one batched Cholesky per chunk instead of one
+            # call per system, whose launches and syncs dominated a batch's set-up on a GPU.
+            chunk = max(1, self.chunk_bytes // (8 * width * width))
+            for k in range(0, len(members), chunk):
+                part = [matrices[b] for b in members[k : k + chunk]]
+                inverse[k : k + len(part)] = _dense_inverses(part, width, device).to(dtype)
             systems = torch.as_tensor(members.astype(np.int64), device=device)
             self.buckets.append((systems, inverse))
             start = stop
@@ -163,16 +169,25 @@ class DenseInverse:
         return z
 
 
-def _dense_inverse(a: sp.spmatrix, width: int, device: torch.device | str) -> torch.Tensor:
-    """fp64 inverse of SPD ``a`` padded with identity to ``width``, densified on the device so
-    host memory never holds a dense matrix and device memory peaks at one fp64 copy."""
-    a = a.tocoo()
-    dense = torch.eye(width, dtype=torch.float64, device=device)
-    dense[: a.shape[0], : a.shape[0]] = 0.0
-    rows = torch.as_tensor(a.row.astype(np.int64), device=device)
-    cols = torch.as_tensor(a.col.astype(np.int64), device=device)
-    values = torch.as_tensor(a.data, dtype=torch.float64, device=device)
-    dense.index_put_((rows, cols), values, accumulate=True)
+def _dense_inverses(
+    matrices: Sequence[sp.spmatrix], width: int, device: torch.device | str
+) -> torch.Tensor:
+    """fp64 inverses [k, width, width] of SPD ``matrices``, each padded with identity to
+    ``width``, densified on the device so host memory never holds a dense matrix."""
+    coo = [a.tocoo() for a in matrices]
+    dense = torch.eye(width, dtype=torch.float64, device=device).repeat(len(coo), 1, 1)
+    for k, a in enumerate(coo):
+        dense[k, : a.shape[0], : a.shape[0]] = 0.0
+    index = [
+        torch.as_tensor(np.concatenate(parts).astype(np.int64), device=device)
+        for parts in (
+            [np.full(a.nnz, k) for k, a in enumerate(coo)],
+            [a.row for a in coo],
+            [a.col for a in coo],
+        )
+    ]
+    values = torch.as_tensor(np.concatenate([a.data for a in coo]), device=device)
+    dense.index_put_(tuple(index), values.to(torch.float64), accumulate=True)
     return torch.cholesky_inverse(torch.linalg.cholesky(dense))
 
 
@@ -264,9 +279,12 @@ class Krylov:
         x0: torch.Tensor,
         rtol: torch.Tensor | None = None,
         stop_at: int = 0,
+        max_iterations: int | None = None,
     ) -> KrylovResult:
         """Solve A x = b from ``x0`` to the relative residual ``rtol`` ([B]; default: the
-        constructor's for every system), or until at most ``stop_at`` systems are left."""
+        constructor's for every system), or until at most ``stop_at`` systems are left, within
+        ``max_iterations`` (default: the constructor's)."""
+        limit = self.max_iterations if max_iterations is None else max_iterations
         self.rtol.copy_(self.default_rtol if rtol is None else rtol)
         self.x.copy_(x0)
         self.r.copy_(b - self.apply_a(self.x))
@@ -275,7 +293,7 @@ class Krylov:
         self.needed.zero_()
         self._start()
         it = 0
-        while it < self.max_iterations and int(self.active.sum()) > stop_at:
+        while it < limit and int(self.active.sum()) > stop_at:
             self._chunk()
             it += self.check_every
         residual = torch.sqrt(_dot(self.r, self.r)) / self.b_norm
@@ -408,6 +426,13 @@ class Refined:
     spread is wide (H200 data generation, 2k-node flows: median 10 momentum iterations per
     sub-step, 90th percentile 21, max 59). With ``stragglers``, a round stops once the
     unconverged systems fit that small solver, which finishes them in the next round.
+
+    Two guards keep one bad system from costing or corrupting the batch: the rounds share one
+    budget of ``max_iterations`` full-batch iterations, and a round whose correction does not
+    lower a system's fp64 residual (an fp32 BiCGStab breakdown can return a correction of
+    1e12) is undone for that system, which then stops. Such a system comes back with its
+    residual above ``rtol``; the caller decides what that means (the stepper fails the
+    trajectory, as the CPU solver would raise).
     """
 
     def __init__(
@@ -418,39 +443,52 @@ class Refined:
         rtol: float,
         inner_floor: float = 1e-5,
         max_rounds: int = 8,
+        max_iterations: int | None = None,
         stragglers: Stragglers | None = None,
     ) -> None:
         self.apply_a, self.inner, self.stragglers = apply_a, inner, stragglers
         self.rtol, self.inner_floor, self.max_rounds = rtol, inner_floor, max_rounds
+        self.max_iterations = inner.max_iterations if max_iterations is None else max_iterations
 
     def solve(self, b: torch.Tensor, x0: torch.Tensor) -> KrylovResult:
         x = x0.clone()
         r = b - self.apply_a(x)
+        r_norm = torch.sqrt(_dot(r, r))
         b_norm = torch.sqrt(_dot(b, b)).clamp_min(torch.finfo(b.dtype).tiny)
         iterations = 0
         needed = torch.zeros(b.shape[0], dtype=torch.int32, device=b.device)
+        stopped = torch.zeros(b.shape[0], dtype=torch.bool, device=b.device)
         for _ in range(self.max_rounds):
-            r_norm = torch.sqrt(_dot(r, r))
-            active = r_norm > self.rtol * b_norm
-            if not bool(active.any()):
+            active = (r_norm > self.rtol * b_norm) & ~stopped
+            if iterations >= self.max_iterations or not bool(active.any()):
                 break
             # Half the reduction still needed (a margin for fp32 rounding), within the floor.
             reduction = 0.5 * self.rtol * b_norm / r_norm.clamp_min(torch.finfo(b.dtype).tiny)
             rtol = reduction.clamp(self.inner_floor, 0.5).to(self.inner.rtol.dtype)
             left = self.stragglers.fits(active) if self.stragglers else None
+            step = torch.zeros_like(x)
             if left is not None:
                 result = self.stragglers.solve(r, rtol, left)
-                x.index_add_(0, left, result.x.to(x.dtype))
+                step.index_add_(0, left, result.x.to(x.dtype))
                 needed.index_add_(0, left, result.per_system)
             else:  # only full-batch iterations count toward what the batch paid
                 rhs = (_per_row(active, r) * r).to(self.inner.x.dtype)
                 stop_at = self.stragglers.capacity if self.stragglers else 0
-                result = self.inner.solve(rhs, torch.zeros_like(rhs), rtol, stop_at)
+                limit = self.max_iterations - iterations
+                result = self.inner.solve(rhs, torch.zeros_like(rhs), rtol, stop_at, limit)
                 needed += result.per_system
                 iterations += result.iterations
-                x += result.x.to(x.dtype)
-            r = b - self.apply_a(x)
-        return KrylovResult(x, iterations, torch.sqrt(_dot(r, r)) / b_norm, needed)
+                step = result.x.to(x.dtype)
+            trial = x + _per_row(active, step) * step  # the others are done or stopped
+            r_trial = b - self.apply_a(trial)
+            trial_norm = torch.sqrt(_dot(r_trial, r_trial))
+            undo = active & ~(trial_norm < r_norm)  # also catches NaN
+            stopped |= undo
+            keep = _per_row(undo, x)
+            x = torch.where(keep, x, trial)
+            r = torch.where(keep, r, r_trial)
+            r_norm = torch.where(undo, r_norm, trial_norm)
+        return KrylovResult(x, iterations, r_norm / b_norm, needed)
 
 
 class Stragglers:

@@ -54,11 +54,16 @@ class BatchRun:
 
     def _check(self, step: int) -> None:
         peak = self.stepper.peak_speed()
+        unconverged = self.stepper.unconverged.cpu().numpy()
         bad = []
         for b, f in enumerate(self.flows):
             if b in self.failures:
                 continue
-            if not np.isfinite(peak[b]):
+            if unconverged[b]:
+                self.failures[b] = DivergenceError(
+                    step, "a linear solve did not converge (the batched Krylov solver gave up)"
+                )
+            elif not np.isfinite(peak[b]):
                 self.failures[b] = DivergenceError(step, "the velocity or pressure became NaN/inf")
             elif peak[b] > f.blowup_limit:
                 self.failures[b] = DivergenceError(
@@ -76,6 +81,7 @@ class BatchRun:
             for state in (stepper.u, stepper.u_prev, stepper.p, *stepper.tentatives):
                 if state is not None:
                     state[idx] = 0.0
+            stepper.unconverged[idx] = False
 
     def _frames(self, step: int, forces) -> list[Frame | None]:
         fields = self.stepper.vertex_fields()

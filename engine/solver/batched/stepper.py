@@ -80,6 +80,8 @@ class BatchSettings:
     # dofs, fp32 (a CG preconditioner, half the memory) above.
     pressure_inverse_dtype: torch.dtype | None = None
     fp64_inverse_max_dofs: int = 8000
+    # A solve ending above this many times its tolerance fails its trajectory.
+    failure_factor: float = 100.0
 
     def inverse_dtype(self, pressure_dofs: int) -> torch.dtype:
         if self.pressure_inverse_dtype is not None:
@@ -329,6 +331,9 @@ class BatchedIpcs:
         # Krylov iterations summed over sub-steps: the batch's (its cost, set by its slowest
         # system) and each system's own (what it needed; their spread is the batching loss).
         self.iterations = {"momentum": 0, "pressure": 0, "mass": 0}
+        # Systems whose solve ended far above its tolerance (see _record): their trajectory is
+        # no longer the CPU solver's, so BatchRun fails it.
+        self.unconverged = torch.zeros(batch, dtype=torch.bool, device=dev)
         self.system_iterations = {
             k: torch.zeros(batch, dtype=torch.int64, device=dev) for k in self.iterations
         }
@@ -364,6 +369,12 @@ class BatchedIpcs:
     def time(self) -> np.ndarray:
         return self.steps_taken * np.array([f.dt for f in self.flows])
 
+    def _record(self, solve: str, result: KrylovResult) -> None:
+        self.iterations[solve] += result.iterations
+        self.system_iterations[solve] += result.per_system
+        rtol = self.settings.momentum_rtol if solve == "momentum" else self.settings.rtol
+        self.unconverged |= ~(result.residual <= self.settings.failure_factor * rtol)
+
     # ---- one step -----------------------------------------------------------------------------
     def step(self) -> None:
         """Advance every trajectory by its own internal dt (BDF1 on the first step, BDF2 after)."""
@@ -381,7 +392,13 @@ class BatchedIpcs:
 
         # (1) tentative velocity
         self._lhs_data.copy_(operator + gamma * self.mass_over_dt)
-        self._set_jacobi(self._momentum_jacobi, self._lhs_data)
+        # Jacobi from the diagonal of the symmetric part (γM/dt + νK), always positive. The
+        # convection term's own diagonal is not: where the local velocity is high it can cancel
+        # the rest (seed 0 #519 at frame 125: smallest diagonal -1.1e-4 against 1.6e-3), and
+        # 1/diag then wrecks the preconditioner (fp32 BiCGStab stalled, then blew up). On that
+        # system, scipy BiCGStab with two sweeps to 1e-8: 54 iterations with the full diagonal,
+        # 27 with this one; 27-28 either way on ordinary ones.
+        self._set_jacobi(self._momentum_jacobi, self.viscous + gamma * self.mass_over_dt)
         self._momentum.refresh()
         rhs = self.M @ history + self._pair(self.BT, self.p)
         # Initial guess: the tentative velocity extrapolated from the last two (what this solve
@@ -392,23 +409,20 @@ class BatchedIpcs:
         )
         tentative = result.x
         self.tentatives = (*self.tentatives[-1:], tentative)
-        self.iterations["momentum"] += result.iterations
-        self.system_iterations["momentum"] += result.per_system
+        self._record("momentum", result)
 
         # (2) pressure increment, zero on the outflow
         div = self.B[0] @ tentative[..., 0] + self.B[1] @ tentative[..., 1]
         rhs_p = -(gamma / dt.reshape(-1, 1)) * div * self.pmask
         result = self._pressure.solve(rhs_p, torch.zeros_like(rhs_p))
         phi = result.x
-        self.iterations["pressure"] += result.iterations
-        self.system_iterations["pressure"] += result.per_system
+        self._record("pressure", result)
 
         # (3) velocity correction with the consistent mass matrix
         rhs = self.M @ tentative - (dt / gamma) * self._pair(self.G, phi)
         result = self._mass.solve(mask * (rhs - self.M @ fixed) + fixed, tentative)
         new = result.x
-        self.iterations["mass"] += result.iterations
-        self.system_iterations["mass"] += result.per_system
+        self._record("mass", result)
         p_new = self.p + phi
 
         # Momentum residual with every test function free: its obstacle rows are the forces.

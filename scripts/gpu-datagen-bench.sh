@@ -6,7 +6,8 @@
 #                                        #          over 600 frames, DFG 2D-1 batched
 #   scripts/gpu-datagen-bench.sh extra   # ≤ 9 min: DFG 2D-2 batched, throughput at 5k and 20k
 #   scripts/gpu-datagen-bench.sh accuracy  # ≤ 7 min: DFG 2D-1 and 2D-2 batched, agreement
-#   scripts/gpu-datagen-bench.sh scale     # ≤ 7 min: throughput at 5k and 20k nodes
+#   scripts/gpu-datagen-bench.sh scale     # ≤ 5 min: throughput at 5k and 20k nodes
+#   scripts/gpu-datagen-bench.sh dfg       # ≤ 4 min: DFG 2D-1 and 2D-2 batched
 #   scripts/gpu-datagen-bench.sh stepper   # ≤ 5 min: the stepper alone at batch 16…256 (ms/frame),
 #                                          #          2 damped Jacobi sweeps and plain Jacobi
 #   scripts/gpu-datagen-bench.sh throughput  # ≤ 10 min: 1000 trajectories end to end, 2k nodes
@@ -118,10 +119,17 @@ accuracy() {
 }
 
 scale() {
-  stage datagen-5k 200 datagen --device "$DEVICE" --count 250 --nodes 5000 --max-seconds 60 \
-    --json "$OUT/datagen-5k.json"
-  stage datagen-20k 220 datagen --device "$DEVICE" --count 8 --nodes 20000 --max-seconds 20 \
+  # One batch each (the time limit stops new batches, the one in flight is written).
+  stage datagen-20k 130 datagen --device "$DEVICE" --count 16 --nodes 20000 --max-seconds 10 \
     --json "$OUT/datagen-20k.json"
+  stage datagen-5k 130 datagen --device "$DEVICE" --count 250 --nodes 5000 --max-seconds 30 \
+    --json "$OUT/datagen-5k.json"
+}
+
+dfg() {
+  stage dfg-2d-1 60 dfg --case 2d-1 --resolution benchmark --device "$DEVICE" --json
+  cp "$OUT/dfg-2d-1.stdout" "$OUT/dfg-2d-1.json"
+  dfg2
 }
 
 setup
@@ -133,9 +141,10 @@ for part in "${@:-core}"; do
     extra) dfg2; scale ;;
     accuracy) accuracy ;;
     scale) scale ;;
+    dfg) dfg ;;
     stepper) stepper ;;
     throughput) throughput ;;
-    *) echo "unknown part $part (smoke, core, extra, accuracy, scale, stepper, throughput)" >&2; exit 2 ;;
+    *) echo "unknown part $part (smoke, core, extra, accuracy, scale, dfg, stepper, throughput)" >&2; exit 2 ;;
   esac
 done
 log "done; results in $OUT"

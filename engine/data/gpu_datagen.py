@@ -159,7 +159,8 @@ def _pool(size: int, processes: bool) -> Executor:
 
 def flow_bytes(flow: PreparedFlow, inverse_bytes: int) -> int:
     """Device bytes one trajectory needs in a batch: operators, Poisson inverse, vectors."""
-    n1, n2, nnz = flow.num_pressure_dofs, flow.num_velocity_dofs, flow.vv.nnz
+    # Python ints: numpy int32 sizes overflow at 20k nodes (n1² · 8 bytes > 2³¹).
+    n1, n2, nnz = int(flow.num_pressure_dofs), int(flow.num_velocity_dofs), int(flow.vv.nnz)
     return (
         inverse_bytes * n1 * n1
         + 8 * flow.convection_tensor.size

@@ -427,8 +427,10 @@ class Refined:
     sub-step, 90th percentile 21, max 59). With ``stragglers``, a round stops once the
     unconverged systems fit that small solver, which finishes them in the next round.
 
-    Two guards keep one bad system from costing or corrupting the batch: the rounds share one
-    budget of ``max_iterations`` full-batch iterations, and a round whose correction does not
+    Two guards keep one bad system from costing or corrupting the batch: each system's rounds
+    share one budget of ``max_iterations`` (a system that has spent it stops, so a blowing-up
+    system costs the batch at most that, and never starves a healthy one of its rounds), and
+    a round whose correction does not
     lower a system's fp64 residual (an fp32 BiCGStab breakdown can return a correction of
     1e12) is undone for that system, which then stops. Such a system comes back with its
     residual above ``rtol``; the caller decides what that means (the stepper fails the
@@ -459,8 +461,8 @@ class Refined:
         needed = torch.zeros(b.shape[0], dtype=torch.int32, device=b.device)
         stopped = torch.zeros(b.shape[0], dtype=torch.bool, device=b.device)
         for _ in range(self.max_rounds):
-            active = (r_norm > self.rtol * b_norm) & ~stopped
-            if iterations >= self.max_iterations or not bool(active.any()):
+            active = (r_norm > self.rtol * b_norm) & ~stopped & (needed < self.max_iterations)
+            if not bool(active.any()):
                 break
             # Half the reduction still needed (a margin for fp32 rounding), within the floor.
             reduction = 0.5 * self.rtol * b_norm / r_norm.clamp_min(torch.finfo(b.dtype).tiny)
@@ -474,7 +476,7 @@ class Refined:
             else:  # only full-batch iterations count toward what the batch paid
                 rhs = (_per_row(active, r) * r).to(self.inner.x.dtype)
                 stop_at = self.stragglers.capacity if self.stragglers else 0
-                limit = self.max_iterations - iterations
+                limit = self.max_iterations - int(needed[active].min())  # the freshest's
                 result = self.inner.solve(rhs, torch.zeros_like(rhs), rtol, stop_at, limit)
                 needed += result.per_system
                 iterations += result.iterations

@@ -61,7 +61,9 @@ class BatchRun:
                 continue
             if unconverged[b]:
                 self.failures[b] = DivergenceError(
-                    step, "a linear solve did not converge (the batched Krylov solver gave up)"
+                    step,
+                    f"a linear solve did not converge (peak velocity {peak[b]:.3g} m/s, blow-up "
+                    f"limit {f.blowup_limit:.3g}): the flow is likely blowing up",
                 )
             elif not np.isfinite(peak[b]):
                 self.failures[b] = DivergenceError(step, "the velocity or pressure became NaN/inf")
@@ -75,13 +77,7 @@ class BatchRun:
                 continue
             bad.append(b)
         if bad:
-            # Restart failed systems from rest so their NaNs cannot stall the shared solves.
-            idx = torch.as_tensor(bad, device=self.stepper.device)
-            stepper = self.stepper
-            for state in (stepper.u, stepper.u_prev, stepper.p, *stepper.tentatives):
-                if state is not None:
-                    state[idx] = 0.0
-            stepper.unconverged[idx] = False
+            self.stepper.freeze(bad)
 
     def _frames(self, step: int, forces) -> list[Frame | None]:
         fields = self.stepper.vertex_fields()

@@ -390,7 +390,9 @@ def _run_batch(
     """Step one batch to the end: each job's Trajectory (or why it failed), and the
     per-trajectory costs for :attr:`GpuDatagenReport.costs`."""
     flows = [flow for _, flow in batch]
+    started = time.perf_counter()
     run = BatchRun(flows, device, config.settings)
+    setup = time.perf_counter() - started
     # Filled in place, in the file's precision: a batch of hundreds of trajectories must not
     # hold hundreds of thousands of fp64 Frame copies.
     trajectories = [
@@ -411,11 +413,15 @@ def _run_batch(
     frames_done = 0
     sizes = [f.mesh.num_nodes for f in flows]
     log.info(
-        "batch of %d (%d-%d vertices, %d sub-steps per frame): stepping %d frames",
+        "batch of %d (%d-%d vertices, %d sub-steps per frame): set up in %.1f s (Poisson "
+        "inverses %.1f s, trajectory buffers %.1f s); stepping %d frames",
         len(flows),
         min(sizes),
         max(sizes),
         run.substeps,
+        setup,
+        run.stepper.inverse_seconds,
+        t0 - started - setup,
         steps,
     )
     for t, step_frames in enumerate(run.frames(steps, cancel)):

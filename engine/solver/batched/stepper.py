@@ -159,6 +159,7 @@ class _VelocitySolve:
         kw = {"max_iterations": settings.max_iterations, "cuda_graph": settings.cuda_graphs}
         damping = settings.jacobi_damping
         high = _masked(pattern.matrix(data).__matmul__, mask)
+        self.apply, self.jacobi = high, jacobi
         low = settings.krylov_dtype
         if low == data.dtype:
             self.copies: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -196,6 +197,10 @@ class _VelocitySolve:
 
     def solve(self, b: torch.Tensor, x0: torch.Tensor) -> KrylovResult:
         return self.solver.solve(b, x0)
+
+    def jacobi_step(self, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``x`` improved by one Jacobi step on A x = b (fp64): a cheap better initial guess."""
+        return x + self.jacobi * (b - self.apply(x))
 
 
 class BatchedIpcs:
@@ -439,7 +444,11 @@ class BatchedIpcs:
 
         # (3) velocity correction with the consistent mass matrix
         rhs = self.M @ tentative - (dt / gamma) * self._pair(self.G, phi)
-        result = self._mass.solve(mask * (rhs - self.M @ fixed) + fixed, tentative)
+        rhs = mask * (rhs - self.M @ fixed) + fixed
+        # From the tentative velocity plus one Jacobi step: the P2 mass matrix is well
+        # conditioned, so that step already takes most of the gradient correction (CPU, seed 0
+        # #0 at Re 281, frames 50-150: CG iterations per sub-step 11.0 -> 8.0, same results).
+        result = self._mass.solve(rhs, self._mass.jacobi_step(rhs, tentative))
         new = result.x
         self._record("mass", result)
         p_new = self.p + phi

@@ -39,18 +39,22 @@ class BatchRun:
         self.failures: dict[int, DivergenceError] = {}
 
     def frames(
-        self, steps: int, cancel: threading.Event | None = None
+        self,
+        steps: int,
+        cancel: threading.Event | None = None,
+        dtype: torch.dtype = torch.float64,
     ) -> Iterator[list[Frame | None]]:
-        """Frame 0 (rest, t = 0), then one per output dt for ``steps`` steps."""
+        """Frame 0 (rest, t = 0), then one per output dt for ``steps`` steps; the fields in
+        ``dtype`` (the solver works in fp64 whatever it is)."""
         rest = [np.zeros((len(f.obstacle_dofs), 2)) for f in self.flows]
-        yield self._frames(0, [(z, z) for z in rest])
+        yield self._frames(0, [(z, z) for z in rest], dtype)
         for step in range(1, steps + 1):
             if cancel is not None and cancel.is_set():
                 return
             for _ in range(self.substeps):
                 self.stepper.step()
             self._check(step)
-            yield self._frames(step, self.stepper.forces())
+            yield self._frames(step, self.stepper.forces(), dtype)
 
     def _check(self, step: int) -> None:
         peak = self.stepper.peak_speed()
@@ -79,8 +83,8 @@ class BatchRun:
         if bad:
             self.stepper.freeze(bad)
 
-    def _frames(self, step: int, forces) -> list[Frame | None]:
-        fields = self.stepper.vertex_fields()
+    def _frames(self, step: int, forces, dtype: torch.dtype) -> list[Frame | None]:
+        fields = self.stepper.vertex_fields(dtype)
         out: list[Frame | None] = []
         for b, (f, (force, coeff)) in enumerate(zip(self.flows, forces, strict=True)):
             if b in self.failures:

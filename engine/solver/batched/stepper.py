@@ -361,6 +361,7 @@ class BatchedIpcs:
         # no longer the CPU solver's, so BatchRun fails it.
         self.unconverged = torch.zeros(batch, dtype=torch.bool, device=dev)
         self.frozen = np.zeros(batch, dtype=bool)  # failed systems, see freeze()
+        self._host_fields: torch.Tensor | None = None  # see vertex_fields()
         self.system_iterations = {
             k: torch.zeros(batch, dtype=torch.int64, device=dev) for k in self.iterations
         }
@@ -479,11 +480,22 @@ class BatchedIpcs:
         self.steps_taken += 1
 
     # ---- output -------------------------------------------------------------------------------
-    def vertex_fields(self) -> np.ndarray:
-        """[B, N_max, 3] of (u, v, p in Pa) at the vertices; rows past a mesh's N are filler."""
+    def vertex_fields(self, dtype: torch.dtype = torch.float64) -> np.ndarray:
+        """[B, N_max, 3] of (u, v, p in Pa) at the vertices; rows past a mesh's N are filler.
+
+        On a GPU the array is a reused page-locked buffer, overwritten by the next call (copy
+        what you keep); cast to ``dtype`` on the device first, so fp32 output (the dataset
+        files) copies half the bytes back every frame.
+        """
         u = torch.gather(self.u, 1, self.vertex_dofs.unsqueeze(-1).expand(-1, -1, 2))
         p = self.density * torch.gather(self.p, 1, self.pressure_vertex_dofs)
-        return torch.cat([u, p.unsqueeze(-1)], dim=-1).cpu().numpy()
+        fields = torch.cat([u, p.unsqueeze(-1)], dim=-1).to(dtype)
+        if self.device.type != "cuda":
+            return fields.numpy()
+        if self._host_fields is None or self._host_fields.dtype != dtype:
+            self._host_fields = torch.empty(fields.shape, dtype=dtype, pin_memory=True)
+        self._host_fields.copy_(fields)
+        return self._host_fields.numpy()
 
     def forces(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per trajectory: (forces, coefficients) [n_obstacles, 2] from the last residual."""

@@ -85,7 +85,7 @@ throughput() {
   # The figure: 1000 trajectories, meshing to files on disk, under 10 minutes. ~1 % of
   # envelope scenarios diverge (the CPU solver too, e.g. seed 0 #519, #853), so 1020 are drawn.
   # shellcheck disable=SC2086
-  stage throughput-2k 570 datagen --device "$DEVICE" --count 1020 --nodes 2000 \
+  stage throughput-2k 570 datagen --device "$DEVICE" --count 1020 --target 1000 --nodes 2000 \
     $DATAGEN_ARGS --json "$OUT/throughput-2k.json"
 }
 

@@ -87,6 +87,7 @@ class GpuDatagenConfig:
 @dataclass
 class GpuDatagenReport:
     written: list[str] = field(default_factory=list)
+    written_at: list[float] = field(default_factory=list)  # seconds from the start, per file
     skipped: list[str] = field(default_factory=list)  # already on disk
     failed: dict[str, str] = field(default_factory=dict)  # name -> reason
     batches: list[int] = field(default_factory=list)  # size of each batch run
@@ -295,6 +296,7 @@ def run_gpu_datagen(
                 try:
                     fut.result()
                     report.written.append(name)
+                    report.written_at.append(time.perf_counter() - start)
                 except (OSError, SlipstreamError, BrokenProcessPool) as exc:
                     # A broken pool: its processes were killed (a time limit's SIGTERM reaches
                     # the whole process group), so the file was not written.

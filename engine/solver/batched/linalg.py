@@ -430,11 +430,10 @@ class Refined:
     Two guards keep one bad system from costing or corrupting the batch: each system's rounds
     share one budget of ``max_iterations`` (a system that has spent it stops, so a blowing-up
     system costs the batch at most that, and never starves a healthy one of its rounds), and
-    a round whose correction does not
-    lower a system's fp64 residual (an fp32 BiCGStab breakdown can return a correction of
-    1e12) is undone for that system, which then stops. Such a system comes back with its
-    residual above ``rtol``; the caller decides what that means (the stepper fails the
-    trajectory, as the CPU solver would raise).
+    a round whose correction does not lower a system's fp64 residual (an fp32 BiCGStab
+    breakdown can return a correction of 1e12) is undone for that system, which then stops.
+    Such a system comes back with its residual above ``rtol``; the caller decides what that
+    means (the stepper fails the trajectory, as the CPU solver would raise).
     """
 
     def __init__(

@@ -87,7 +87,7 @@ class GpuDatagenConfig:
 @dataclass
 class GpuDatagenReport:
     written: list[str] = field(default_factory=list)
-    written_at: list[float] = field(default_factory=list)  # seconds from the start, per file
+    written_at: list[float] = field(default_factory=list)  # seconds from the start, sorted
     skipped: list[str] = field(default_factory=list)  # already on disk
     failed: dict[str, str] = field(default_factory=dict)  # name -> reason
     batches: list[int] = field(default_factory=list)  # size of each batch run
@@ -122,8 +122,14 @@ def prepare_job(job: DatagenJob) -> tuple[DatagenJob, PreparedFlow | None, str]:
         return job, None, str(exc)
 
 
-def _write(path: Path, trajectory: Trajectory) -> Path:
-    return trajectory.save(path)
+def _write(path: Path, trajectory: Trajectory) -> float:
+    """Writer: save the file; return when it was done (wall clock, comparable across processes).
+
+    The GPU process collects finished writes only between batches, so its own clock would
+    date a file up to a whole batch late.
+    """
+    trajectory.save(path)
+    return time.time()
 
 
 def _physical_memory() -> int:
@@ -239,7 +245,7 @@ def run_gpu_datagen(
     out = Path(out_dir)
     dataset = open_dataset(out, seed=config.seed, create=True)
     report = GpuDatagenReport()
-    start = time.perf_counter()
+    start, wall_start = time.perf_counter(), time.time()
     todo = []
     for job in jobs:
         if (out / job.name).exists():
@@ -294,9 +300,9 @@ def run_gpu_datagen(
             for fut in done:
                 name = writing.pop(fut)
                 try:
-                    fut.result()
+                    finished = fut.result()
                     report.written.append(name)
-                    report.written_at.append(time.perf_counter() - start)
+                    report.written_at.append(finished - wall_start)
                 except (OSError, SlipstreamError, BrokenProcessPool) as exc:
                     # A broken pool: its processes were killed (a time limit's SIGTERM reaches
                     # the whole process group), so the file was not written.
@@ -358,6 +364,7 @@ def run_gpu_datagen(
             reap(block=True)
     dataset.refresh()
     report.wall_time_s = time.perf_counter() - start
+    report.written_at.sort()
     return report
 
 

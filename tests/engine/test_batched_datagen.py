@@ -55,7 +55,7 @@ def test_datagen_writes_trajectories_that_match_the_cpu_solver(tmp_path):
     assert sorted(report.batches) == [1, 2]
     # When each file landed: in order, within the run (the throughput benchmark's clock).
     assert len(report.written_at) == 3 and report.written_at == sorted(report.written_at)
-    assert 0 < report.written_at[-1] <= report.wall_time_s
+    assert 0 < report.written_at[-1] <= report.wall_time_s + 0.01  # wall vs monotonic clock
     manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
     assert manifest["count"] == 3
     assert not list(tmp_path.glob("*.partial"))

@@ -94,6 +94,8 @@ class GpuDatagenReport:
     num_nodes: list[int] = field(default_factory=list)
     wall_time_s: float = 0.0
     device_time_s: float = 0.0  # time spent stepping batches
+    # Batches' work done, in whole trajectories: a cancelled batch counts its share of steps.
+    trajectories_stepped: float = 0.0
     # Per trajectory stepped: what drives its cost (Re, sub-steps, diffusion number, size) and
     # the momentum iterations per sub-step it needed against what its batch paid.
     costs: list[dict[str, float]] = field(default_factory=list)
@@ -110,6 +112,7 @@ class GpuDatagenReport:
             "nodes_max": int(max(nodes)),
             "wall_time_s": self.wall_time_s,
             "device_time_s": self.device_time_s,
+            "trajectories_stepped": self.trajectories_stepped,
             "costs": self.costs,
         }
 
@@ -342,7 +345,8 @@ def run_gpu_datagen(
                 len(preparing),
             )
             t0 = time.perf_counter()
-            trajectories, costs = _run_batch(batch, key[1], device, config, cancel)
+            trajectories, costs, stepped = _run_batch(batch, key[1], device, config, cancel)
+            report.trajectories_stepped += len(batch) * stepped / key[1]
             report.costs.extend(costs)
             report.device_time_s += time.perf_counter() - t0
             report.batches.append(len(batch))
@@ -395,9 +399,10 @@ def _run_batch(
     device: torch.device,
     config: GpuDatagenConfig,
     cancel: threading.Event | None,
-) -> tuple[list[tuple[DatagenJob, Trajectory | str]], list[dict[str, float]]]:
-    """Step one batch to the end: each job's Trajectory (or why it failed), and the
-    per-trajectory costs for :attr:`GpuDatagenReport.costs`."""
+) -> tuple[list[tuple[DatagenJob, Trajectory | str]], list[dict[str, float]], int]:
+    """Step one batch to the end: each job's Trajectory (or why it failed), the
+    per-trajectory costs for :attr:`GpuDatagenReport.costs`, and the steps taken (fewer than
+    ``steps`` if cancelled)."""
     flows = [flow for _, flow in batch]
     started = time.perf_counter()
     run = BatchRun(flows, device, config.settings)
@@ -480,7 +485,7 @@ def _run_batch(
     del run
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    return out, costs
+    return out, costs, max(frames_done - 1, 0)
 
 
 def run_datagen_on_device(

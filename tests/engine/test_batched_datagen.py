@@ -53,6 +53,7 @@ def test_datagen_writes_trajectories_that_match_the_cpu_solver(tmp_path):
     assert sorted(report.written) == ["traj-00000.h5", "traj-00001.h5", "traj-00002.h5"]
     assert list(report.failed) == ["broken.h5"]
     assert sorted(report.batches) == [1, 2]
+    assert report.trajectories_stepped == 3  # every batch ran all its steps
     # When each file landed: in order, within the run (the throughput benchmark's clock).
     assert len(report.written_at) == 3 and report.written_at == sorted(report.written_at)
     assert 0 < report.written_at[-1] <= report.wall_time_s + 0.01  # wall vs monotonic clock

@@ -256,7 +256,9 @@ def run_datagen_bench(args: argparse.Namespace) -> dict:
         "seconds_to_target": report.written_at[target - 1] if written >= target else None,
         "calibration_s": calibration,
         # What the GPU sustains once the pipeline is full (no start-up or drain).
-        "stepping_only_per_10_min": 600.0 * sum(report.batches) / max(report.device_time_s, 1e-9),
+        "stepping_only_per_10_min": 600.0
+        * report.trajectories_stepped
+        / max(report.device_time_s, 1e-9),
         **report.to_dict(),
     }
 

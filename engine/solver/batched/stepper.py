@@ -301,6 +301,7 @@ class BatchedIpcs:
         self._lhs_data = torch.zeros_like(self.mass_data)
         self._lhs = self.vv.matrix(self._lhs_data)
         self._momentum_jacobi = torch.ones((batch, n2, 2), dtype=f64, device=dev)
+        self._jacobi_gamma: float | None = None  # the γ _momentum_jacobi was set for
         self._momentum = _VelocitySolve(
             BiCGStab,
             self.vv,
@@ -441,7 +442,10 @@ class BatchedIpcs:
         # 1/diag then wrecks the preconditioner (fp32 BiCGStab stalled, then blew up). On that
         # system, scipy BiCGStab with two sweeps to 1e-8: 54 iterations with the full diagonal,
         # 27 with this one; 27-28 either way on ordinary ones.
-        self._set_jacobi(self._momentum_jacobi, self.viscous + gamma * self.mass_over_dt)
+        # It changes only with γ (BDF1, then BDF2), so it is set on those two steps only.
+        if gamma != self._jacobi_gamma:
+            self._set_jacobi(self._momentum_jacobi, self.viscous + gamma * self.mass_over_dt)
+            self._jacobi_gamma = gamma
         self._momentum.refresh()
         rhs = self.M @ history + self._pair(self.BT, self.p)
         # Initial guess: the tentative velocity extrapolated from the last two (what this solve

@@ -386,7 +386,7 @@ def _log_batch_progress(run: BatchRun, frame: int, steps: int, elapsed: float) -
     log.info(
         "batch of %d: frame %d/%d after %.1f s (%.0f ms per frame); Krylov iterations per "
         "sub-step: momentum %.1f (systems needed: median %.1f, 90th percentile %.1f, max %.1f), "
-        "pressure %.1f, mass %.1f",
+        "pressure %.1f, mass %.1f; solves redone by host LU: %d",
         len(run.flows),
         frame,
         steps,
@@ -396,6 +396,7 @@ def _log_batch_progress(run: BatchRun, frame: int, steps: int, elapsed: float) -
         *np.percentile(needed, [50, 90, 100]),
         its["pressure"],
         its["mass"],
+        run.stepper.direct_solves,
     )
 
 

@@ -11,6 +11,7 @@ import torch
 from engine.geometry import build_tunnel_mesh
 from engine.scenario import Scenario
 from engine.solver.batched import BatchRun, BatchSettings, prepare_flow
+from engine.solver.batched.linalg import KrylovResult
 from engine.solver.steady import steady_state
 from engine.solver.transient import solve
 
@@ -127,10 +128,39 @@ def test_a_diverging_trajectory_is_dropped_without_disturbing_the_batch():
     np.testing.assert_allclose(frames[-1][1].u, alone[-1][0].u, rtol=1e-7, atol=1e-8)
 
 
-def test_a_solve_that_ends_far_above_its_tolerance_fails_the_trajectory():
-    # No solve reaches 1e-6 of its tolerance, so every system is failed after the first frame.
-    settings = BatchSettings(failure_factor=1e-6, straggler_share=0.0)
-    run = BatchRun([prepare_flow(_scenario())], settings=settings)
+class _BrokenKrylov:
+    """Stands in for the fp32 iterations breaking down: returns its guess, residual inf."""
+
+    def solve(self, b: torch.Tensor, x0: torch.Tensor) -> KrylovResult:
+        batch = b.shape[0]
+        stuck = torch.full((batch,), torch.inf, dtype=b.dtype)
+        return KrylovResult(x0, 0, stuck, torch.zeros(batch, dtype=torch.int64))
+
+
+def _broken_run(flow, budget: int) -> BatchRun:
+    settings = BatchSettings(straggler_share=0.0, direct_solves_per_trajectory=budget)
+    run = BatchRun([flow], settings=settings)
+    run.stepper._momentum.solver = _BrokenKrylov()
+    run.stepper._mass.solver = _BrokenKrylov()
+    return run
+
+
+def test_a_broken_down_krylov_solve_is_redone_by_a_sparse_lu():
+    # Every momentum and mass solve fails, so each is redone on the host by LU (as the CPU
+    # solver falls back to LU): the trajectory is the one the iterations would have made.
+    flow = prepare_flow(_scenario())
+    run = _broken_run(flow, budget=100)
+    frames = list(run.frames(3))
+    assert not run.failures
+    assert run.stepper.direct_solves == 2 * 3 * run.substeps  # momentum and mass, each sub-step
+    reference = list(BatchRun([flow], settings=NO_STRAGGLERS).frames(3))
+    for redone, iterated in zip(frames, reference, strict=True):
+        np.testing.assert_allclose(redone[0].u, iterated[0].u, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(redone[0].p, iterated[0].p, rtol=1e-6, atol=1e-8)
+
+
+def test_a_trajectory_fails_once_its_sparse_lu_budget_is_spent():
+    run = _broken_run(prepare_flow(_scenario()), budget=1)
     frames = list(run.frames(2))
     assert frames[1] == [None]
     assert run.failures[0].step == 1

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 import torch
 
 from engine.boundary import ramp
@@ -81,8 +82,12 @@ class BatchSettings:
     # dofs, fp32 (a CG preconditioner, half the memory) above.
     pressure_inverse_dtype: torch.dtype | None = None
     fp64_inverse_max_dofs: int = 8000
-    # A solve ending above this many times its tolerance fails its trajectory.
+    # A momentum or mass solve ending above this many times its tolerance is redone for that
+    # system by a sparse LU on the host (as the CPU solver falls back to LU), at most
+    # direct_solves_per_trajectory times per trajectory; past that budget, or if the LU
+    # cannot help either (a state no longer finite), the trajectory fails.
     failure_factor: float = 100.0
+    direct_solves_per_trajectory: int = 32
 
     def inverse_dtype(self, pressure_dofs: int) -> torch.dtype:
         if self.pressure_inverse_dtype is not None:
@@ -172,6 +177,7 @@ class _VelocitySolve:
         mask: torch.Tensor,
         rtol: float,
         settings: BatchSettings,
+        direct_solves: np.ndarray,
         stragglers: bool = False,
         sweeps: int = 1,
     ) -> None:
@@ -179,6 +185,10 @@ class _VelocitySolve:
         damping = settings.jacobi_damping
         high = _masked(pattern.matrix(data).__matmul__, mask)
         self.apply, self.jacobi = high, jacobi
+        self.pattern, self.data, self.mask = pattern, data, mask
+        self.rtol, self.settings = rtol, settings
+        # Host LU solves per trajectory (see _direct), shared by its solves: one budget each.
+        self.direct_solves = direct_solves
         low = settings.krylov_dtype
         if low == data.dtype:
             self.copies: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -215,7 +225,46 @@ class _VelocitySolve:
             low.copy_(high)
 
     def solve(self, b: torch.Tensor, x0: torch.Tensor) -> KrylovResult:
-        return self.solver.solve(b, x0)
+        result = self.solver.solve(b, x0)
+        failed = ~(result.residual <= self.settings.failure_factor * self.rtol)
+        if not bool(failed.any()):
+            return result
+        systems = torch.nonzero(failed).squeeze(1).cpu().numpy()
+        budget = self.settings.direct_solves_per_trajectory
+        return self._direct(b, result, systems[self.direct_solves[systems] < budget])
+
+    def _direct(self, b: torch.Tensor, result: KrylovResult, systems: np.ndarray) -> KrylovResult:
+        """``result`` with ``systems`` solved again by a sparse LU on the host, in fp64.
+
+        The CPU solver never gives up on a linear solve: its GMRES falls back to a fresh LU, its
+        CG to the mass matrix's. The fp32 iterations here can break down where that LU would
+        not: on the H200, seed 0 #169, #251, #568 and #574 of the 2k envelope failed at steps
+        325-514 in batches of 210 while the CPU solver finished all four, and #669 failed at
+        step 242, where the CPU solver went on to step 459. An LU of one 2k-vertex P2 system
+        takes ~0.1 s, cheap for a rare event, so the trajectory is not lost.
+        """
+        x, n = result.x.clone(), self.pattern.rows
+        crow = self.pattern.crow
+        for s in systems:
+            rhs = b[s].cpu().numpy()
+            if not np.isfinite(rhs).all():
+                continue  # a blow-up: no solve helps, the trajectory fails
+            lo, hi = (int(o) for o in self.pattern.offsets[s : s + 2])
+            indptr = crow[s * n : (s + 1) * n + 1].cpu().numpy().astype(np.int64) - lo
+            width = self.pattern.cols
+            columns = self.pattern.col[lo:hi].cpu().numpy().astype(np.int64) - s * width
+            matrix = sp.csr_matrix((self.data[lo:hi].cpu().numpy(), columns, indptr), (n, width))
+            mask = self.mask[s].cpu().numpy()
+            out = np.empty_like(rhs)
+            for c in range(rhs.shape[-1]):  # Dirichlet dofs differ per velocity component
+                free = sp.diags(mask[:, c])
+                masked = free @ matrix @ free + sp.diags(1.0 - mask[:, c])
+                out[:, c] = spla.splu(masked.tocsc()).solve(rhs[:, c])
+            x[s] = torch.from_numpy(out).to(x.device)
+            self.direct_solves[s] += 1
+        r = b - self.apply(x)
+        residual = torch.sqrt((r * r).sum(dim=(1, 2)) / (b * b).sum(dim=(1, 2)).clamp_min(1e-300))
+        return KrylovResult(x, result.iterations, residual, result.per_system)
 
     def jacobi_step(self, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``x`` improved by one Jacobi step on A x = b (fp64): a cheap better initial guess."""
@@ -302,6 +351,7 @@ class BatchedIpcs:
         self._lhs = self.vv.matrix(self._lhs_data)
         self._momentum_jacobi = torch.ones((batch, n2, 2), dtype=f64, device=dev)
         self._jacobi_gamma: float | None = None  # the γ _momentum_jacobi was set for
+        self._direct_solves = np.zeros(batch, dtype=np.int64)
         self._momentum = _VelocitySolve(
             BiCGStab,
             self.vv,
@@ -310,6 +360,7 @@ class BatchedIpcs:
             self.vmask,
             self.settings.momentum_rtol,
             self.settings,
+            self._direct_solves,
             stragglers=True,
             sweeps=self.settings.momentum_jacobi_sweeps,
         )
@@ -323,6 +374,7 @@ class BatchedIpcs:
             self.vmask,
             self.settings.rtol,
             self.settings,
+            self._direct_solves,
         )
 
         # Force functional: per obstacle, the sum of residual rows over its surface dofs.
@@ -516,6 +568,11 @@ class BatchedIpcs:
             forces = forces.reshape(-1, 2)
             out.append((forces, coefficients(f.scenario, forces)))
         return out
+
+    @property
+    def direct_solves(self) -> int:
+        """Momentum and mass solves redone by host LU so far (see _VelocitySolve._direct)."""
+        return int(self._direct_solves.sum())
 
     def peak_speed(self) -> np.ndarray:
         """[B] largest |u| or |v| of each trajectory; NaN/inf where the state is not finite."""

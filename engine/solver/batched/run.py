@@ -57,8 +57,7 @@ class BatchRun:
             yield self._frames(step, self.stepper.forces(), dtype)
 
     def _check(self, step: int) -> None:
-        peak = self.stepper.peak_speed()
-        unconverged = self.stepper.unconverged.cpu().numpy()
+        peak, unconverged = self.stepper.health()
         bad = []
         for b, f in enumerate(self.flows):
             if b in self.failures:

@@ -575,8 +575,11 @@ class BatchedIpcs:
         """Momentum and mass solves redone by host LU so far (see _VelocitySolve._direct)."""
         return int(self._direct_solves.sum())
 
-    def peak_speed(self) -> np.ndarray:
-        """[B] largest |u| or |v| of each trajectory; NaN/inf where the state is not finite."""
+    def health(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per trajectory: the largest |u| or |v| (inf where the state is not finite) and
+        whether a solve ended unconverged, in one copy from the device (one sync a frame)."""
         peak = self.u.abs().amax(dim=(1, 2))
         finite = torch.isfinite(self.u).all(dim=(1, 2)) & torch.isfinite(self.p).all(dim=1)
-        return torch.where(finite, peak, torch.inf).cpu().numpy()
+        peak = torch.where(finite, peak, torch.inf)
+        both = torch.stack([peak, self.unconverged.to(peak.dtype)]).cpu().numpy()
+        return both[0], both[1] > 0

@@ -17,6 +17,27 @@ from pathlib import Path
 
 from app.state import REFERENCE_BACKEND, ModelChoice, RunSettings, Session
 
+DEFAULT_SIZE = (1400, 900)
+
+
+def window_size(text: str) -> tuple[int, int]:
+    """``--size WxH`` as (width, height), with a message argparse can show."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 1400x900") from None
+    if width < 200 or height < 200:
+        raise argparse.ArgumentTypeError(f"{text!r}: the window needs at least 200x200 pixels")
+    return width, height
+
+
+def fitted_size(
+    available: tuple[int, int], wanted: tuple[int, int] = DEFAULT_SIZE
+) -> tuple[int, int]:
+    """The default window size, shrunk to a smaller screen's free area (less a margin for the
+    window frame), so that no panel of a laptop's first window starts off-screen."""
+    return min(wanted[0], int(0.95 * available[0])), min(wanted[1], int(0.9 * available[1]))
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slipstream", description=__doc__.splitlines()[0])
@@ -42,7 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="after the run, write VTU+PVD and CSV to DIR",
     )
     parser.add_argument("--quit", action="store_true", help="quit when the script is done")
-    parser.add_argument("--size", default="1400x900", help="window size WxH (default 1400x900)")
+    parser.add_argument(
+        "--size",
+        type=window_size,
+        metavar="WxH",
+        help="window size (default 1400x900, or less to fit the screen)",
+    )
     parser.add_argument(
         "--msaa",
         type=int,
@@ -99,8 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("Slipstream")
     scripted = bool(args.quit)
     window = MainWindow(session, multi_samples=args.msaa, interactive=not scripted)
-    width, height = (int(v) for v in args.size.lower().split("x"))
-    window.resize(width, height)
+    if args.size:
+        window.resize(*args.size)
+    else:
+        screen = app.primaryScreen()
+        free = screen.availableGeometry().size() if screen is not None else None
+        window.resize(*(fitted_size((free.width(), free.height())) if free else DEFAULT_SIZE))
     window.show()
     previous_hook = sys.excepthook
     sys.excepthook = lambda kind, exc, tb, w=window: _report_unexpected(w, exc, scripted)

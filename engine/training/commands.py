@@ -52,6 +52,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--datagen-steps", type=int, help="steps per generated trajectory (default: datagen's, 600)"
     )
     p.add_argument(
+        "--datagen-device",
+        default="cpu",
+        help="cuda: generate data with the batched GPU solver, beside training (default: cpu)",
+    )
+    p.add_argument(
         "--testset",
         type=Path,
         help="held-out trajectories to evaluate on (default: this job's valid + test splits)",
@@ -120,6 +125,7 @@ def run_campaign(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         data=args.data,
         datagen_steps=args.datagen_steps,
+        datagen_device=args.datagen_device,
         testset=args.testset,
         eval_minutes=args.eval_minutes,
         eval_steps=args.eval_steps,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from engine.training.campaign import CampaignJob, run_job
 from engine.training.checkpoint import read_checkpoint
@@ -15,8 +16,21 @@ CONFIG = Path(__file__).parents[2] / "configs" / "tiny-cpu.json"
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "datagen_device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=[
+                pytest.mark.gpu,
+                pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+            ],
+        ),
+    ],
+)
 def test_campaign_job_trains_while_generating_and_hands_back_few_small_files(
-    tmp_path: Path,
+    tmp_path: Path, datagen_device: str
 ) -> None:
     job = CampaignJob(
         config=TrainConfig.load(CONFIG),
@@ -25,6 +39,7 @@ def test_campaign_job_trains_while_generating_and_hands_back_few_small_files(
         data=tmp_path / "data",
         workers=1,
         datagen_steps=6,
+        datagen_device=datagen_device,
         eval_minutes=0.3,
         eval_steps=3,
     )
@@ -36,4 +51,5 @@ def test_campaign_job_trains_while_generating_and_hands_back_few_small_files(
     state = read_checkpoint(job.out).state
     assert state.step > 0 and state.jobs == 1
     assert metrics["trajectories"]["train"] >= 1 and metrics["datagen_exit"] is not None
+    assert metrics["datagen_device"] == datagen_device
     assert metrics["seconds"]["total"] < 60.0  # stopped itself inside its minute

@@ -243,6 +243,43 @@ def test_stragglers_gather_the_chosen_systems_matrices_exactly():
         np.testing.assert_allclose(result.x[k, n:].numpy(), 0.0)
 
 
+class _CutRoundOvershoots(BiCGStab):
+    """BiCGStab whose unfinished iterates (a round cut short for the stragglers) overshoot, as
+    BiCGStab's need not lower the residual before it converges."""
+
+    def solve(self, b, x0, rtol=None, stop_at=0, max_iterations=None):
+        result = super().solve(b, x0, rtol, stop_at, max_iterations)
+        if stop_at:
+            unfinished = result.residual > self.rtol
+            result.x[unfinished] *= 50.0
+        return result
+
+
+def test_a_system_left_mid_solve_for_the_stragglers_is_finished_by_them():
+    n = 60
+    mats = [_laplacian_1d(n, 10.0), _laplacian_1d(n, 10.0), _laplacian_1d(n, 1e-3)]
+    patterns = [ElementPattern(m.shape, m.indptr, m.indices, np.zeros(0, int)) for m in mats]
+    batched = BatchedPattern.stack(patterns, n, n)
+    data = batched.data([m.data for m in mats], torch.float64)
+    mask = torch.ones((3, n, 2), dtype=torch.float64)
+    jacobi = torch.ones_like(mask)
+    a = batched.matrix(data)
+    few = Stragglers(
+        BiCGStab, batched, data, mask, jacobi, capacity=1, rtol=1e-12, max_iterations=400
+    )
+    b = torch.ones((3, n, 2), dtype=torch.float64)
+    inner = _CutRoundOvershoots(
+        lambda x: a @ x, lambda r: r, b, rtol=1e-5, max_iterations=400, cuda_graph=False
+    )
+    refined = Refined(lambda x: a @ x, inner, rtol=1e-12, stragglers=few)
+    result = refined.solve(b, torch.zeros_like(b))
+    # The slow system 2 was left mid-solve with an overshooting iterate: that correction is
+    # undone, and the stragglers, not a stop, finish it.
+    assert torch.all(result.residual <= 1e-12)
+    exact = sp.linalg.spsolve(mats[2].tocsc(), np.ones(n))
+    np.testing.assert_allclose(result.x[2, :, 0].numpy(), exact, rtol=1e-9)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_graph_replay_solves_like_eager_launches():

@@ -237,12 +237,11 @@ class _VelocitySolve:
         """``result`` with ``systems`` solved again by a sparse LU on the host, in fp64.
 
         The CPU solver never gives up on a linear solve: its GMRES falls back to a fresh LU, its
-        CG to the mass matrix's. The fp32 iterations here can break down where that LU would
-        not: on the H200, seed 0 #169, #251, #568, #574 (a batch of 210) and #817 (a batch of
-        234) of the 2k envelope failed at steps 325-552 while the CPU solver finished all five,
-        and #669 failed at step 242, where the CPU solver went on to step 459. An LU of one
-        2k-vertex P2 system takes 30-110 ms, cheap for a rare event, so the trajectory is not
-        lost.
+        CG to the mass matrix's. The fp32 iterations here can fail where that LU would not (a
+        BiCGStab breakdown; a stagnating solve near a local spike: seed 0 #669 failed a
+        solve at step 242 without this, where the CPU solver went on to step 459). An LU of
+        one 2k-vertex P2 system takes 30-110 ms, cheap for a rare event, so the trajectory is
+        not lost to the solver.
         """
         x, n = result.x.clone(), self.pattern.rows
         crow = self.pattern.crow

@@ -11,6 +11,8 @@
 #   scripts/gpu-datagen-bench.sh stepper   # ≤ 5 min: the stepper alone at batch 16…256 (ms/frame),
 #                                          #          2 damped Jacobi sweeps and plain Jacobi
 #   scripts/gpu-datagen-bench.sh throughput  # ≤ 10 min: 1000 trajectories end to end, 2k nodes
+#   scripts/gpu-datagen-bench.sh stragglers  # ≤ 5 min: agreement over 600 frames with the
+#                                            #          straggler path on (as batches ≥ 128 run)
 #
 # DATAGEN_ARGS (e.g. "--workers 12 --writers 3") is added to every datagen stage, so a bigger
 # host can stand in for the 16-core machine the issue names.
@@ -126,6 +128,11 @@ scale() {
     --json "$OUT/datagen-5k.json"
 }
 
+stragglers() {
+  stage agreement-stragglers 280 agreement --device "$DEVICE" --count 4 --nodes 2000 \
+    --steps 600 --stragglers --json "$OUT/agreement-stragglers.json"
+}
+
 dfg() {
   stage dfg-2d-1 60 dfg --case 2d-1 --resolution benchmark --device "$DEVICE" --json
   cp "$OUT/dfg-2d-1.stdout" "$OUT/dfg-2d-1.json"
@@ -144,7 +151,8 @@ for part in "${@:-core}"; do
     dfg) dfg ;;
     stepper) stepper ;;
     throughput) throughput ;;
-    *) echo "unknown part $part (smoke, core, extra, accuracy, scale, dfg, stepper, throughput)" >&2; exit 2 ;;
+    stragglers) stragglers ;;
+    *) echo "unknown part $part (smoke, core, extra, accuracy, scale, dfg, stepper, throughput, stragglers)" >&2; exit 2 ;;
   esac
 done
 log "done; results in $OUT"

@@ -185,3 +185,19 @@ def test_batched_time_stepping_reaches_the_dfg_2d1_steady_drag():
     assert c_d == pytest.approx(DFG_CD, rel=0.01)
     newton = steady_state(scenario, mesh).coefficients[0, 0]
     assert c_d == pytest.approx(newton, rel=1e-3)
+
+
+def test_agreement_benchmark_with_stragglers_matches_the_cpu_solver():
+    """`bench agreement --stragglers`: envelope flows through the straggler path (on in data
+    generation from batch 128) against the CPU solver, frame by frame."""
+    import argparse
+
+    from engine.solver.batched.bench import run_agreement_bench
+
+    args = argparse.Namespace(
+        device="cpu", count=2, nodes=600, steps=10, dt=0.01, seed=0, stragglers=True
+    )
+    report = run_agreement_bench(args)
+    assert report["stragglers"] and report["passed"]
+    assert len(report["trajectories"]) == 2
+    assert report["worst_relative_velocity_rmse"] < 1e-5

@@ -17,8 +17,6 @@ from pathlib import Path
 
 from app.state import REFERENCE_BACKEND, ModelChoice, RunSettings, Session
 
-DEFAULT_SIZE = (1400, 900)
-
 
 def window_size(text: str) -> tuple[int, int]:
     """``--size WxH`` as (width, height), with a message argparse can show."""
@@ -29,14 +27,6 @@ def window_size(text: str) -> tuple[int, int]:
     if width < 200 or height < 200:
         raise argparse.ArgumentTypeError(f"{text!r}: the window needs at least 200x200 pixels")
     return width, height
-
-
-def fitted_size(
-    available: tuple[int, int], wanted: tuple[int, int] = DEFAULT_SIZE
-) -> tuple[int, int]:
-    """The default window size, shrunk to a smaller screen's free area (less a margin for the
-    window frame), so that no panel of a laptop's first window starts off-screen."""
-    return min(wanted[0], int(0.95 * available[0])), min(wanted[1], int(0.9 * available[1]))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,12 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("Slipstream")
     scripted = bool(args.quit)
     window = MainWindow(session, multi_samples=args.msaa, interactive=not scripted)
-    if args.size:
+    if args.size:  # else the window's own default, fitted to the screen
         window.resize(*args.size)
-    else:
-        screen = app.primaryScreen()
-        free = screen.availableGeometry().size() if screen is not None else None
-        window.resize(*(fitted_size((free.width(), free.height())) if free else DEFAULT_SIZE))
     window.show()
     previous_hook = sys.excepthook
     sys.excepthook = lambda kind, exc, tb, w=window: _report_unexpected(w, exc, scripted)

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -68,6 +68,17 @@ SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "assets" / "scenarios"
 RENDER_INTERVAL_MS = 15
 READOUT_INTERVAL_MS = 250
 REMESH_DELAY_MS = 250
+DEFAULT_SIZE = (1400, 900)
+
+
+def fitted_size(
+    available: tuple[int, int], wanted: tuple[int, int] = DEFAULT_SIZE
+) -> tuple[int, int]:
+    """The default window size, shrunk to a smaller screen's free area (less a margin for the
+    window frame), so that no panel of a laptop's first window starts off-screen."""
+    return min(wanted[0], int(0.95 * available[0])), min(wanted[1], int(0.9 * available[1]))
+
+
 FrameSourceFactory = Callable[[threading.Event], Iterator[Frame]]
 
 
@@ -199,7 +210,9 @@ class MainWindow(QMainWindow):
         self.viewport.probe_clicked.connect(self.state.add_probe)
 
         self._build_menus()
-        self.resize(QSize(1400, 900))
+        screen = self.screen()
+        free = screen.availableGeometry().size() if screen is not None else None
+        self.resize(*(DEFAULT_SIZE if free is None else fitted_size((free.width(), free.height()))))
         self._update_status()
         self.remesh()
         self._model_changed()

@@ -1,10 +1,11 @@
-"""The app's command line: window sizes (parsed and fitted to the screen)."""
+"""Window sizes: the default fitted to the screen, and ``--size`` parsed."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.__main__ import DEFAULT_SIZE, build_parser, fitted_size
+from app.__main__ import build_parser
+from app.main_window import DEFAULT_SIZE, fitted_size
 
 
 def test_the_default_window_shrinks_to_a_small_screen_and_keeps_its_size_on_a_big_one() -> None:

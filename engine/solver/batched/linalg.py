@@ -203,6 +203,11 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(dim=tuple(range(1, a.ndim)))
 
 
+def relative_residual(r: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """[B] ‖r‖ / ‖b‖ of each system (0 where b = 0 and r = 0)."""
+    return torch.sqrt(_dot(r, r)) / torch.sqrt(_dot(b, b)).clamp_min(torch.finfo(b.dtype).tiny)
+
+
 def _per_row(s: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return s.reshape(-1, *([1] * (like.ndim - 1)))
 

@@ -45,6 +45,7 @@ from engine.solver.batched.linalg import (
     Refined,
     Stragglers,
     jacobi_sweeps,
+    relative_residual,
 )
 from engine.solver.batched.prepare import PreparedFlow
 from engine.solver.forces import coefficients, drag_lift
@@ -243,7 +244,7 @@ class _VelocitySolve:
         one 2k-vertex P2 system takes 30-110 ms, cheap for a rare event, so the trajectory is
         not lost to the solver.
         """
-        x, n = result.x.clone(), self.pattern.rows
+        x, n, width = result.x.clone(), self.pattern.rows, self.pattern.cols
         crow = self.pattern.crow
         for s in systems:
             rhs = b[s].cpu().numpy()
@@ -251,7 +252,6 @@ class _VelocitySolve:
                 continue  # a blow-up: no solve helps, the trajectory fails
             lo, hi = (int(o) for o in self.pattern.offsets[s : s + 2])
             indptr = crow[s * n : (s + 1) * n + 1].cpu().numpy().astype(np.int64) - lo
-            width = self.pattern.cols
             columns = self.pattern.col[lo:hi].cpu().numpy().astype(np.int64) - s * width
             matrix = sp.csr_matrix((self.data[lo:hi].cpu().numpy(), columns, indptr), (n, width))
             mask = self.mask[s].cpu().numpy()
@@ -262,8 +262,7 @@ class _VelocitySolve:
                 out[:, c] = spla.splu(masked.tocsc()).solve(rhs[:, c])
             x[s] = torch.from_numpy(out).to(x.device)
             self.direct_solves[s] += 1
-        r = b - self.apply(x)
-        residual = torch.sqrt((r * r).sum(dim=(1, 2)) / (b * b).sum(dim=(1, 2)).clamp_min(1e-300))
+        residual = relative_residual(b - self.apply(x), b)
         return KrylovResult(x, result.iterations, residual, result.per_system)
 
     def jacobi_step(self, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -104,8 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from app.main_window import MainWindow
     from app.scripted import Script
+    from engine.allocator import keep_freed_memory
     from engine.errors import SlipstreamError
 
+    keep_freed_memory()
     try:
         session = initial_session(args)
     except (SlipstreamError, ValueError) as exc:

@@ -41,8 +41,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; user-facing errors print one clear line and exit 2, never a traceback."""
+    from engine.allocator import keep_freed_memory
     from engine.errors import SlipstreamError
 
+    keep_freed_memory()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:

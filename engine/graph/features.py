@@ -67,7 +67,7 @@ def fourier_features(pos: torch.Tensor, num_frequencies: int) -> torch.Tensor:
 
 def edge_features(pos: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
     """[E, 3]: receiver − sender position (2) and its length (1), as in MeshGraphNets."""
-    rel = pos[edge_index[1]] - pos[edge_index[0]]
+    rel = pos.index_select(0, edge_index[1]) - pos.index_select(0, edge_index[0])
     return torch.cat([rel, rel.norm(dim=1, keepdim=True)], dim=1)
 
 

@@ -26,7 +26,8 @@ class _Block(nn.Module):
         first = self.edge_mlp[0]
         w_e, w_s, w_r = first.weight.split(e.shape[1], dim=1)
         pre = nn.functional.linear(e, w_e, first.bias)
-        pre = pre + nn.functional.linear(h, w_s)[sender] + nn.functional.linear(h, w_r)[receiver]
+        pre = pre + nn.functional.linear(h, w_s).index_select(0, sender)
+        pre = pre + nn.functional.linear(h, w_r).index_select(0, receiver)
         e = e + self.edge_mlp[1:](pre)
         incoming = scatter_sum(e, receiver, h.shape[0])  # sum aggregation, as in the paper
         h = h + self.node_mlp(torch.cat([h, incoming], dim=1))

@@ -31,7 +31,8 @@ class _FluxMessagePassing(nn.Module):
         first = self.edge_mlp[0]
         w_s, w_r, w_e = first.weight.split(h.shape[1], dim=1)
         pre = nn.functional.linear(e, w_e, first.bias)
-        pre = pre + nn.functional.linear(h, w_s)[sender] + nn.functional.linear(h, w_r)[receiver]
+        pre = pre + nn.functional.linear(h, w_s).index_select(0, sender)
+        pre = pre + nn.functional.linear(h, w_r).index_select(0, receiver)
         outgoing, incoming = self.edge_mlp[1:](pre).chunk(2, dim=1)
         gathered = torch.cat(
             [scatter_mean(outgoing, sender, n), scatter_mean(incoming, receiver, n)], dim=1

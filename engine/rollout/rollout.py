@@ -63,7 +63,7 @@ def rollout(
     ``threading.Event().is_set`` from a worker thread); the generator then simply ends. Raises
     :class:`DivergenceError` naming the step where the state stopped being a flow.
     """
-    from engine.solver.forces import surface_forces
+    from engine.solver.forces import SurfaceForces
 
     if mesh is None:
         from engine.geometry import build_tunnel_mesh
@@ -79,6 +79,7 @@ def rollout(
     try:
         with torch.inference_mode():
             static = simulator.prepare(mesh, scenario, device)
+            surface_forces = SurfaceForces(mesh, scenario)
             dt = float(static.dt)
             velocity = torch.as_tensor(
                 np.stack([frame.u, frame.v], -1), dtype=torch.float32, device=device
@@ -91,7 +92,7 @@ def rollout(
                 check_state(frame.step + 1, velocity, pressure, limit)
                 vel = velocity.double().cpu().numpy()
                 p = pressure.double().cpu().numpy()
-                forces, coefficients = surface_forces(mesh, scenario, vel[:, 0], vel[:, 1], p)
+                forces, coefficients = surface_forces(vel[:, 0], vel[:, 1], p)
                 frame = Frame(
                     frame.step + 1, frame.time + dt, vel[:, 0], vel[:, 1], p, forces, coefficients
                 )

@@ -3,7 +3,7 @@
 The solver uses the volume (Babuška–Miller) form: the momentum residual tested with functions
 that are 1 on an obstacle's surface dofs. It converges at the rate of the solution itself, much
 faster than differentiating the velocity on the wall. Learned rollouts only have vertex fields,
-so :func:`surface_forces` integrates pressure and viscous traction along the obstacle edges with
+so :class:`SurfaceForces` integrates pressure and viscous traction along the obstacle edges with
 P1 gradients instead (less accurate, but needs nothing but u, v, p).
 """
 

@@ -63,7 +63,7 @@ def rollout(
     ``threading.Event().is_set`` from a worker thread); the generator then simply ends. Raises
     :class:`DivergenceError` naming the step where the state stopped being a flow.
     """
-    from engine.solver.forces import SurfaceForces
+    from engine.forces import SurfaceForces
 
     if mesh is None:
         from engine.geometry import build_tunnel_mesh

@@ -3,9 +3,8 @@
 See docs/solver.md for the method, its validation on the DFG benchmark and its cost.
 """
 
-from engine.solver.forces import surface_forces
 from engine.solver.ipcs import SolverConfig
 from engine.solver.steady import steady_state
 from engine.solver.transient import solve
 
-__all__ = ["SolverConfig", "solve", "steady_state", "surface_forces"]
+__all__ = ["SolverConfig", "solve", "steady_state"]

@@ -11,11 +11,11 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from engine.errors import DivergenceError
+from engine.forces import volume_forces
 from engine.frame import Frame
 from engine.geometry.mesh import TunnelMesh
 from engine.scenario import Scenario
 from engine.solver.boundary_conditions import VelocityConditions
-from engine.solver.forces import volume_forces
 from engine.solver.spaces import FlowSpaces
 
 

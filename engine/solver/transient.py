@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from engine.forces import volume_forces
 from engine.frame import Frame
 from engine.geometry.mesh import TunnelMesh
 from engine.scenario import Scenario
 from engine.solver.boundary_conditions import InflowScale
-from engine.solver.forces import volume_forces
 from engine.solver.ipcs import IpcsStepper, SolverConfig, peak_inflow_speed, substeps_per_frame
 from engine.solver.spaces import FlowSpaces
 

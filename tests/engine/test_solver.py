@@ -14,10 +14,11 @@ from engine.bench.dfg import dfg_scenario, pressure_probe
 from engine.boundary import inflow_velocity
 from engine.data.trajectory import Trajectory
 from engine.errors import DivergenceError
+from engine.forces import surface_forces
 from engine.geometry import build_tunnel_mesh
 from engine.nodetypes import NodeType
 from engine.scenario import Circle, Inflow, MeshSpec, Scenario, TimeSpec, Tunnel
-from engine.solver import SolverConfig, solve, steady_state, surface_forces
+from engine.solver import SolverConfig, solve, steady_state
 from engine.solver import commands as solver_commands
 
 DFG_2D1_CD = 5.57953523384

@@ -33,6 +33,7 @@ import scipy.sparse.linalg as spla
 import torch
 
 from engine.boundary import ramp
+from engine.forces import coefficients, drag_lift
 from engine.solver.batched.linalg import (
     BatchedMatrix,
     BatchedPattern,
@@ -48,7 +49,6 @@ from engine.solver.batched.linalg import (
     relative_residual,
 )
 from engine.solver.batched.prepare import PreparedFlow
-from engine.solver.forces import coefficients, drag_lift
 
 InflowScale = Callable[[float], float]
 

@@ -5,6 +5,10 @@ that are 1 on an obstacle's surface dofs. It converges at the rate of the soluti
 faster than differentiating the velocity on the wall. Learned rollouts only have vertex fields,
 so :class:`SurfaceForces` integrates pressure and viscous traction along the obstacle edges with
 P1 gradients instead (less accurate, but needs nothing but u, v, p).
+
+It lives outside ``engine.solver`` so a learned rollout does not import the solver (scikit-fem):
+that import took ~250 ms, and made in the app's worker thread at the first Run it held the
+interpreter lock and froze the window for as long.
 """
 
 from __future__ import annotations

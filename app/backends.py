@@ -91,7 +91,26 @@ def best_device() -> str:
 def _load_simulator(path: str, device: str) -> Any:
     from engine.models.simulator import Simulator
 
-    return Simulator.load(path, device)
+    simulator = Simulator.load(path, device)
+    _warm_up(simulator, device)
+    return simulator
+
+
+def _warm_up(simulator: Any, device: str) -> None:
+    """Two rollout steps on a tiny synthetic channel, here on the loader thread.
+
+    A model's first step imports ~1,300 modules lazily (torch's symbolic shapes and sympy, most of
+    torch_geometric) and sets up its kernels. Python imports hold the interpreter lock, so done
+    at the first Run, in the run's worker thread, they froze the window for 0.3–0.5 s; here they
+    happen while the model loads, before it can be run.
+    """
+    from engine.graph.synthetic import structured_channel_mesh
+    from engine.rollout.rollout import rollout
+    from engine.scenario import Circle, Scenario
+
+    scenario = Scenario(obstacles=(Circle((0.2, 0.2), 0.05),))
+    for _ in rollout(simulator, scenario, 2, device, mesh=structured_channel_mesh(200)):
+        pass
 
 
 def load_simulator(choice: ModelChoice) -> Any:

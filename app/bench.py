@@ -139,7 +139,8 @@ def bench(nodes: int, backend: str, seconds: float, multi_samples: int, rate: fl
         )
         window.resize(1400, 900)
         window.show()
-        while not window.mesh_is_current:
+        # Wait for the mesh and the model, as a user sees both before pressing Run.
+        while not window.mesh_is_current or window.model_loader.busy:
             QCoreApplication.processEvents()
             if window.errors:
                 raise SystemExit(f"bench: {window.errors[-1]}")

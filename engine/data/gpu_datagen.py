@@ -372,17 +372,9 @@ def run_gpu_datagen(
     return report
 
 
-def _momentum_needed(run: BatchRun) -> np.ndarray:
-    """[B] momentum iterations per sub-step each system needed so far (the batch paid more)."""
-    substeps = max(run.stepper.steps_taken, 1)
-    return run.stepper.system_iterations["momentum"].cpu().numpy() / substeps
-
-
 def _log_batch_progress(run: BatchRun, frame: int, steps: int, elapsed: float) -> None:
     """Where a batch's time goes: a 600-frame batch can step for minutes before any file lands."""
-    substeps = max(run.stepper.steps_taken, 1)
-    its = {k: v / substeps for k, v in run.stepper.iterations.items()}
-    needed = _momentum_needed(run)
+    its, needed = run.stepper.iterations_per_substep()
     log.info(
         "batch of %d: frame %d/%d after %.1f s (%.0f ms per frame); Krylov iterations per "
         "sub-step: momentum %.1f (systems needed: median %.1f, 90th percentile %.1f, max %.1f), "
@@ -459,8 +451,8 @@ def _run_batch(
                 traj.coefficients[t] = frame.coefficients
         frames_done = t + 1
     elapsed = time.perf_counter() - t0
-    needed = _momentum_needed(run)
-    paid = run.stepper.iterations["momentum"] / max(run.stepper.steps_taken, 1)
+    its, needed = run.stepper.iterations_per_substep()
+    paid = its["momentum"]
     costs = [
         {
             "reynolds": round(job.scenario.reynolds, 2),

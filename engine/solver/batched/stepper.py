@@ -464,6 +464,13 @@ class BatchedIpcs:
     def time(self) -> np.ndarray:
         return self.steps_taken * np.array([f.dt for f in self.flows])
 
+    def iterations_per_substep(self) -> tuple[dict[str, float], np.ndarray]:
+        """Mean Krylov iterations per sub-step so far: the batch's by solve, and [B] momentum
+        iterations each system needed (the batch paid its slowest system's)."""
+        substeps = max(self.steps_taken, 1)
+        batch = {k: v / substeps for k, v in self.iterations.items()}
+        return batch, self.system_iterations["momentum"].cpu().numpy() / substeps
+
     def _record(self, solve: str, result: KrylovResult) -> None:
         self.iterations[solve] += result.iterations
         self.system_iterations[solve] += result.per_system

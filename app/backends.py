@@ -104,12 +104,11 @@ def _warm_up(simulator: Any, device: str) -> None:
     at the first Run, in the run's worker thread, they froze the window for 0.3–0.5 s; here they
     happen while the model loads, before it can be run.
     """
-    from engine.graph.synthetic import structured_channel_mesh
+    from engine.graph.synthetic import SYNTHETIC_SCENARIO, structured_channel_mesh
     from engine.rollout.rollout import rollout
-    from engine.scenario import Circle, Scenario
 
-    scenario = Scenario(obstacles=(Circle((0.2, 0.2), 0.05),))
-    for _ in rollout(simulator, scenario, 2, device, mesh=structured_channel_mesh(200)):
+    mesh = structured_channel_mesh(200)
+    for _ in rollout(simulator, SYNTHETIC_SCENARIO, 2, device, mesh=mesh):
         pass
 
 

@@ -91,13 +91,6 @@ class SurfaceForces:
         return forces, coefficients(self.scenario, forces)
 
 
-def surface_forces(
-    mesh: TunnelMesh, scenario: Scenario, u: np.ndarray, v: np.ndarray, p: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """:class:`SurfaceForces` of one state (build the class once to evaluate many)."""
-    return SurfaceForces(mesh, scenario)(u, v, p)
-
-
 def _edge_owner(mesh: TunnelMesh):
     """Map boundary edges [E, 2] (sorted pairs) to the index of the triangle containing them."""
     n = mesh.num_nodes

@@ -13,6 +13,11 @@ import torch
 
 from engine.geometry.mesh import TunnelMesh
 from engine.nodetypes import NodeType
+from engine.scenario import Circle, Scenario
+
+# The scenario to pair with structured_channel_mesh's default channel: the DFG cylinder whose
+# bounding box its square obstacle is (benchmarks and the app's model warm-up step on both).
+SYNTHETIC_SCENARIO = Scenario(obstacles=(Circle((0.2, 0.2), 0.05),))
 
 
 def _boundary_edges(cells: np.ndarray) -> np.ndarray:

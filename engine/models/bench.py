@@ -21,13 +21,11 @@ from typing import Literal
 import torch
 from torch_geometric.data import Batch
 
-from engine.graph.synthetic import structured_channel_mesh
+from engine.graph.synthetic import SYNTHETIC_SCENARIO, structured_channel_mesh
 from engine.models.simulator import Simulator, SimulatorConfig, make_training_sample
-from engine.scenario import Circle, Scenario
 
 Precision = Literal["fp32", "bf16"]
 Mode = Literal["eager", "compiled"]
-SCENARIO = Scenario(obstacles=(Circle((0.2, 0.2), 0.05),))
 NODES_PER_TRAINING_BATCH = 20_000  # small meshes are batched up to about this many nodes
 CHECKPOINT_ABOVE = 100_000  # larger training batches recompute activations to fit in memory
 CONFIGS: dict[str, SimulatorConfig] = {
@@ -91,7 +89,7 @@ def _measure(
     sim = Simulator.from_config(CONFIGS[model]).to(device)
     if mode == "compiled":
         sim.network.compile()
-    static = sim.prepare(mesh, SCENARIO, device)
+    static = sim.prepare(mesh, SYNTHETIC_SCENARIO, device)
     n = static.num_nodes
     velocity = torch.rand(n, 2, device=device)
     pressure = torch.rand(n, device=device)

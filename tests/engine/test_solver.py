@@ -14,7 +14,7 @@ from engine.bench.dfg import dfg_scenario, pressure_probe
 from engine.boundary import inflow_velocity
 from engine.data.trajectory import Trajectory
 from engine.errors import DivergenceError
-from engine.forces import surface_forces
+from engine.forces import SurfaceForces
 from engine.geometry import build_tunnel_mesh
 from engine.nodetypes import NodeType
 from engine.scenario import Circle, Inflow, MeshSpec, Scenario, TimeSpec, Tunnel
@@ -59,7 +59,7 @@ def test_steady_dfg_2d1_drag_within_one_percent(dfg_2d1):
 
 def test_surface_forces_agree_with_volume_forces(dfg_2d1):
     scenario, mesh, frame = dfg_2d1
-    forces, coefficients = surface_forces(mesh, scenario, frame.u, frame.v, frame.p)
+    forces, coefficients = SurfaceForces(mesh, scenario)(frame.u, frame.v, frame.p)
     assert forces.shape == coefficients.shape == (1, 2)
     drag = frame.forces[0, 0]
     assert forces[0, 0] == pytest.approx(drag, rel=0.06)

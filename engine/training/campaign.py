@@ -46,7 +46,9 @@ class CampaignJob:
     data: Path | None = None  # where datagen writes (default: a fresh temporary folder)
     testset: Path | None = None  # held-out trajectories (default: this job's valid+test splits)
     workers: int = max(1, (os.cpu_count() or 2) - 2)
-    count: int = 10_000  # trajectories to ask datagen for; the job ends long before
+    # Trajectories to ask datagen for. With the GPU solver, a few hundred per job give training
+    # fresh scenarios and then leave it the GPU; the default outlasts any job.
+    count: int = 10_000
     datagen_steps: int | None = None  # steps per generated trajectory (default: datagen's)
     # "cuda": the batched GPU solver (docs/gpu-datagen.md), ~1,000 trajectories of 600 frames
     # at 2k vertices in 10 minutes on an H200 against ~70 from 16 CPU cores; it shares the GPU

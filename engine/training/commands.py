@@ -52,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--datagen-steps", type=int, help="steps per generated trajectory (default: datagen's, 600)"
     )
     p.add_argument(
+        "--datagen-count",
+        type=int,
+        default=10_000,
+        help="trajectories to generate; fewer leaves the GPU to training sooner (10000)",
+    )
+    p.add_argument(
         "--datagen-device",
         default="cpu",
         help="cuda: generate data with the batched GPU solver, beside training (default: cpu)",
@@ -125,6 +131,7 @@ def run_campaign(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         data=args.data,
         datagen_steps=args.datagen_steps,
+        count=args.datagen_count,
         datagen_device=args.datagen_device,
         testset=args.testset,
         eval_minutes=args.eval_minutes,

@@ -141,14 +141,18 @@ class Trainer:
         )
         if resume is not None:
             self.optimizer.load_state_dict(checkpoint.optimizer)
+        if config.compile:
+            # Only the network: it takes plain tensors. Dynamo cannot trace the simulator's
+            # PyG ``Data`` handling (torch 2.11 stops with "SuperVariable" inside predict), and
+            # compiling in place keeps the state-dict keys, so checkpoints are the same.
+            # dynamic=True: every batch has another node count.
+            self.simulator.network.compile(dynamic=True)
         # The simulator's forward() is its loss, so DDP can wrap it directly.
         loss_module: nn.Module = self.simulator
         if world.distributed:
             loss_module = DistributedDataParallel(
                 loss_module, device_ids=[self.device] if self.device.type == "cuda" else None
             )
-        if config.compile:
-            loss_module = torch.compile(loss_module, dynamic=True)
         self.loss_module = loss_module
         self.base_envelope = self.simulator.card.envelope
         self.base_hash = self.simulator.card.data_hash

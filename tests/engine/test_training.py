@@ -308,6 +308,27 @@ def test_ddp_on_two_processes_follows_the_single_process_schedule(
     assert np.mean(second[-3:]) == pytest.approx(np.mean(first[-3:]), rel=0.5)
 
 
+@pytest.mark.slow
+def test_compiled_training_of_a_graph_transformer_saves_plain_weights(
+    dataset: Path, tmp_path: Path
+) -> None:
+    """``compile: true`` once crashed on the GPU machine's torch (dynamo inside the PyG batch
+    handling); only the network is compiled now, and the checkpoint keys stay the eager ones."""
+    model = {
+        "architecture": "graph_transformer",
+        "arguments": {"dim": 16, "num_layers": 2, "heads": 2},
+        "name": "tiny-gt",
+    }
+    cfg = tiny_config(dataset, model=model, compile=True, pushforward_steps=1, pushforward_prob=1.0)
+    trainer = Trainer(cfg, tmp_path, CPU)
+    reports = list(trainer.run())
+    assert reports and all(math.isfinite(r.loss) for r in reports if r.step % cfg.log_every == 0)
+    eager = Simulator.from_config(SimulatorConfig("graph_transformer", model["arguments"]))
+    saved = Simulator.load(tmp_path / "model")
+    assert saved.state_dict().keys() == eager.state_dict().keys()
+    assert not any("_orig_mod" in key for key in saved.state_dict())
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("compile_loss", [False, True])

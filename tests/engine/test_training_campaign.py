@@ -39,6 +39,7 @@ def test_campaign_job_trains_while_generating_and_hands_back_few_small_files(
         data=tmp_path / "data",
         workers=1,
         datagen_steps=6,
+        count=8,  # uncapped, the generator writes ~90 such trajectories in the job's minute
         datagen_device=datagen_device,
         eval_minutes=0.3,
         eval_steps=3,
@@ -51,5 +52,6 @@ def test_campaign_job_trains_while_generating_and_hands_back_few_small_files(
     state = read_checkpoint(job.out).state
     assert state.step > 0 and state.jobs == 1
     assert metrics["trajectories"]["train"] >= 1 and metrics["datagen_exit"] is not None
+    assert sum(metrics["trajectories"].values()) == 8
     assert metrics["datagen_device"] == datagen_device
     assert metrics["seconds"]["total"] < 60.0  # stopped itself inside its minute

@@ -96,22 +96,12 @@ train() {
   for name in $ZOO; do log "$name: $(tail -n 1 "$LOGS/train-$name-$PHASE.log" | cut -c1-400)"; done
 }
 
-# ddp_compare SECONDS: the same config and global batch on 1 GPU, then on 2 with torchrun.
+# ddp_compare SECONDS: the same config and global batch on 1 GPU, then on 2 (scripts/ddp-compare.sh).
 ddp_compare() {
-  local each minutes
-  each=$(($1 / 2))
-  minutes=$(awk -v s="$each" 'BEGIN { printf "%.2f", (s - 25) / 60 }')
-  log "DDP comparison: ${minutes} min of training each"
-  for world in 1 2; do
-    rm -rf "runs/ddp$world"
-    timeout --kill-after=10 "$each" "$PY" -m torch.distributed.run --standalone \
-      --nproc-per-node "$world" -m engine train configs/ddp-meshgraphnet.json --data data/ddp \
-      --out "runs/ddp$world" --stop-after "$minutes" >"$LOGS/ddp$world.log" 2>&1 \
-      || log "DDP world $world: exit $?"
-    cp "runs/ddp$world/log.csv" "$LOGS/ddp$world-log.csv" 2>/dev/null
-    cp "runs/ddp$world/trainer.json" "$LOGS/ddp$world-trainer.json" 2>/dev/null
-    log "DDP world $world: $(tail -n 1 "$LOGS/ddp$world-log.csv" 2>/dev/null)"
-  done
+  log "DDP comparison: at most $1 s"
+  OUT="$LOGS" PYTHON="$PY" timeout --kill-after=10 "$1" scripts/ddp-compare.sh data/ddp 3 \
+    >/dev/null 2>&1 || log "DDP comparison: exit $?"
+  log "DDP: $(head -n 3 "$LOGS/summary.json" 2>/dev/null | tr -d '\n')"
 }
 
 # evaluate SECONDS: every model on the test set, side by side; the 2,000-step stability check last.

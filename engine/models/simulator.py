@@ -41,6 +41,7 @@ from engine.models.card import ARCHITECTURES, Architecture, ModelCard
 from engine.models.graph_transformer import GraphTransformer, graph_transformer_preset
 from engine.models.meshgraphnet import MeshGraphNet
 from engine.models.physgto import PhysGTO
+from engine.models.projection import MassProjection
 from engine.nodetypes import NUM_NODE_TYPES
 from engine.scenario import Scenario
 
@@ -199,8 +200,14 @@ class Simulator(nn.Module):
     def prepare(
         self, mesh: TunnelMesh, scenario: Scenario, device: torch.device | str = "cpu"
     ) -> StaticGraph:
-        """Everything constant over a rollout, as a graph on ``device`` (engine.graph.static)."""
-        return build_static_graph(mesh, scenario, self.graph_spec).to(device)
+        """Everything constant over a rollout, as a graph on ``device`` (engine.graph.static).
+
+        It carries the mesh's :class:`MassProjection` as ``projection``, which :meth:`step`
+        applies to every predicted velocity.
+        """
+        static = build_static_graph(mesh, scenario, self.graph_spec).to(device)
+        static.projection = MassProjection(mesh.points, mesh.cells, mesh.node_type, device)
+        return static
 
     def predict(self, graph: Data, state: torch.Tensor) -> torch.Tensor:
         """Normalised (Δu, Δv, p_next) [N, 3] from the nondimensional state (u, v, p) [N, 3].
@@ -268,6 +275,9 @@ class Simulator(nn.Module):
         )
         mask = static.velocity_mask
         velocity_next = velocity_next * mask + imposed * (1.0 - mask)
+        projection = static.get("projection")
+        if projection is not None:  # the flow rate is global; the network's view is not
+            velocity_next = projection(velocity_next) * mask + imposed * (1.0 - mask)
         return velocity_next * u_scale, delta[:, 2] * p_scale
 
     # ---- training ----------------------------------------------------------------------------
@@ -328,6 +338,8 @@ def make_training_sample(
         v0 = v0 + noise_std * torch.randn_like(v0) * mask
         p0 = p0 + noise_std * torch.randn_like(p0)
     sample = copy.copy(static)  # shallow: shares the static tensors
+    if "projection" in sample:  # a rollout tool, not a tensor to batch
+        del sample.projection
     sample.state = torch.cat([v0, p0[:, None]], dim=1)
     sample.target = torch.cat([v1 - v0, p1[:, None]], dim=1)
     sample.target_mask = torch.cat([mask, torch.ones_like(p1)[:, None]], dim=1)

@@ -54,6 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--update-card", action="store_true", help="store the mean metrics in the model's card"
     )
+    p.add_argument(
+        "--no-projection",
+        action="store_true",
+        help="roll out the network's own steps, without the mass projection (docs/models.md)",
+    )
     p.add_argument("--device", help="cpu, cuda, … (default: CUDA if available)")
     p.set_defaults(run=run_evaluate)
 
@@ -114,6 +119,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     device = pick_device(args.device)
     simulator = Simulator.load(args.model, device)
+    simulator.project_steps = not args.no_projection
     cases: list[dict[str, Any]] = []
     mean: dict[str, Any] = {}
     for item in evaluate(
@@ -135,6 +141,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         "testset": str(args.testset),
         "steps": args.steps,
         "long_steps": args.long_steps,
+        "mass_projection": simulator.project_steps,
         "device": str(device),
         "cases": cases,
         "mean": mean,
@@ -143,6 +150,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if args.update_card:
         card = simulator.card
-        card.metrics = {**card.metrics, "testset": args.testset.name, "steps": args.steps, **mean}
+        card.metrics = {
+            **card.metrics,
+            "testset": args.testset.name,
+            "steps": args.steps,
+            "mass_projection": simulator.project_steps,
+            **mean,
+        }
         card.save(zoo.model_files(args.model)[1])
     return 0

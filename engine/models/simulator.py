@@ -129,6 +129,10 @@ class Simulator(nn.Module):
 
     ``accumulate_statistics``: while True and the module is in training mode, :meth:`loss`
     merges each batch into the running normalisers (they stop by themselves after 10⁶ batches).
+
+    ``project_steps``: while True (the default), :meth:`prepare` attaches the mesh's
+    :class:`MassProjection` and :meth:`step` projects every predicted change of velocity. False
+    gives the network's own steps, to measure the network alone (``evaluate --no-projection``).
     """
 
     def __init__(self, card: ModelCard) -> None:
@@ -152,6 +156,7 @@ class Simulator(nn.Module):
         self.edge_normalizer = Normalizer(EDGE_FEATURES)
         self.target_normalizer = Normalizer(len(TARGET_FIELDS))
         self.accumulate_statistics = True
+        self.project_steps = True
 
     # ---- construction and files -----------------------------------------------------------
     @classmethod
@@ -202,11 +207,12 @@ class Simulator(nn.Module):
     ) -> StaticGraph:
         """Everything constant over a rollout, as a graph on ``device`` (engine.graph.static).
 
-        It carries the mesh's :class:`MassProjection` as ``projection``, which :meth:`step`
-        applies to every predicted velocity.
+        With ``project_steps`` it carries the mesh's :class:`MassProjection` as ``projection``,
+        which :meth:`step` applies to every predicted change of velocity.
         """
         static = build_static_graph(mesh, scenario, self.graph_spec).to(device)
-        static.projection = MassProjection(mesh.points, mesh.cells, mesh.node_type, device)
+        if self.project_steps:
+            static.projection = MassProjection(mesh.points, mesh.cells, mesh.node_type, device)
         return static
 
     def predict(self, graph: Data, state: torch.Tensor) -> torch.Tensor:
@@ -277,7 +283,12 @@ class Simulator(nn.Module):
         velocity_next = velocity_next * mask + imposed * (1.0 - mask)
         projection = static.get("projection")
         if projection is not None:  # the flow rate is global; the network's view is not
-            velocity_next = projection(velocity_next) * mask + imposed * (1.0 - mask)
+            # Project the step's change, not the new field: a state read from another
+            # discretisation (the solver's P2 data) keeps its own small P1 divergence instead of
+            # being altered, and the change still carries the inflow's new flow rate inwards.
+            current = state[:, :2]
+            velocity_next = current + projection(velocity_next - current)
+            velocity_next = velocity_next * mask + imposed * (1.0 - mask)
         return velocity_next * u_scale, delta[:, 2] * p_scale
 
     # ---- training ----------------------------------------------------------------------------

@@ -106,3 +106,16 @@ def test_evaluate_command_writes_json_and_updates_the_card(
     assert card.metrics["testset"] == testset.name and card.metrics["steps"] == 4
     assert card.metrics["velocity_rmse_rel"] == pytest.approx(results["mean"]["velocity_rmse_rel"])
     Simulator.load(model)  # the updated card still loads with its weights
+    assert results["mass_projection"] is True and card.metrics["mass_projection"] is True
+
+
+def test_evaluate_command_can_leave_the_projection_out(
+    testset: Path, model: Path, tmp_path: Path
+) -> None:
+    outs = {flag: tmp_path / f"eval{flag}.json" for flag in ("", "--no-projection")}
+    for flag, out in outs.items():
+        args = ["evaluate", "--model", str(model), "--testset", str(testset), "--steps", "4"]
+        assert main([*args, "--json", str(out), "--device", "cpu", *([flag] if flag else [])]) == 0
+    projected, plain = (json.loads(out.read_text()) for out in outs.values())
+    assert projected["mass_projection"] is True and plain["mass_projection"] is False
+    assert projected["mean"]["velocity_rmse_rel"] != plain["mean"]["velocity_rmse_rel"]

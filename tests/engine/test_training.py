@@ -121,6 +121,9 @@ def one_step_velocity_rmse(simulator: Simulator, path: Path) -> float:
 
 def test_training_lowers_one_step_error(dataset: Path, tmp_path: Path) -> None:
     trainer = Trainer(tiny_config(dataset, epochs=10, lr=1e-2), tmp_path / "run", CPU)
+    # The network's own steps: on these 367-node meshes the mass projection alone changes the
+    # solver's true one-step changes by 11-28 % (1 % on the 3.3k-node DFG mesh).
+    trainer.simulator.project_steps = False
     # After one step the normalisers hold the data's scales, the weights nothing of its dynamics.
     progress = trainer.run()
     first = next(progress)

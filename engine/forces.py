@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from engine.geometry.mesh import TunnelMesh
+from engine.geometry.mesh import TunnelMesh, p1_gradient_weights
 from engine.scenario import Scenario
 
 
@@ -69,7 +69,7 @@ class SurfaceForces:
             third = mesh.points[cells].sum(axis=1) - a - b
             inward_to_fluid = np.einsum("ij,ij->i", normal, third - a) > 0
             normal[~inward_to_fluid] *= -1.0
-            self._obstacles.append((edges, cells, _p1_gradient_weights(mesh.points, cells), normal))
+            self._obstacles.append((edges, cells, p1_gradient_weights(mesh.points, cells), normal))
 
     def __call__(
         self, u: np.ndarray, v: np.ndarray, p: np.ndarray
@@ -106,14 +106,3 @@ def _edge_owner(mesh: TunnelMesh):
         return order[pos] // 3
 
     return owner
-
-
-def _p1_gradient_weights(points: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Weights [C, 3, 2]: the gradient of the linear interpolant of vertex values f on triangle c
-    is Σ_k weights[c, k] f[cells[c, k]]."""
-    x = points[cells]  # [C, 3, 2]
-    d1, d2 = x[:, 1] - x[:, 0], x[:, 2] - x[:, 0]
-    det = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
-    w1 = np.stack([d2[:, 1], -d2[:, 0]], axis=-1) / det[:, None]  # ∂/∂f1
-    w2 = np.stack([-d1[:, 1], d1[:, 0]], axis=-1) / det[:, None]  # ∂/∂f2
-    return np.stack([-(w1 + w2), w1, w2], axis=1)

@@ -43,3 +43,15 @@ class TunnelMesh:
 
     def nodes_of(self, kind: NodeType) -> np.ndarray:
         return np.flatnonzero(self.node_type == kind)
+
+
+def p1_gradient_weights(points: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Weights [C, 3, 2]: the gradient of the linear interpolant of vertex values f on triangle c
+    is Σ_k weights[c, k] f[cells[c, k]] (weights[c, k] is the gradient of corner k's hat
+    function). Surface forces and the mass projection of learned steps both build on it."""
+    x = points[cells]  # [C, 3, 2]
+    d1, d2 = x[:, 1] - x[:, 0], x[:, 2] - x[:, 0]
+    det = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
+    w1 = np.stack([d2[:, 1], -d2[:, 0]], axis=-1) / det[:, None]  # ∂/∂f1
+    w2 = np.stack([-d1[:, 1], d1[:, 0]], axis=-1) / det[:, None]  # ∂/∂f2
+    return np.stack([-(w1 + w2), w1, w2], axis=1)

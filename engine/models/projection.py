@@ -22,6 +22,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
+from engine.geometry.mesh import p1_gradient_weights
+from engine.geometry.quality import triangle_areas
 from engine.nodetypes import NodeType
 
 
@@ -46,14 +48,11 @@ class MassProjection:
         pts = np.asarray(points, dtype=np.float64)[:, :2]
         tri = np.asarray(cells, dtype=np.int64)
         n = len(pts)
-        x, y = pts[tri, 0], pts[tri, 1]
-        b = np.stack([y[:, 1] - y[:, 2], y[:, 2] - y[:, 0], y[:, 0] - y[:, 1]], axis=1)
-        c = np.stack([x[:, 2] - x[:, 1], x[:, 0] - x[:, 2], x[:, 1] - x[:, 0]], axis=1)
-        twice_area = (x * b).sum(axis=1)  # signed: the gradients below carry its sign
-        if np.any(np.abs(twice_area) <= 1e-300):
+        area = np.abs(triangle_areas(pts, tri))
+        if np.any(area <= 1e-300):
             raise ValueError("the mesh has a degenerate triangle: cannot project")
-        gx, gy = b / twice_area[:, None], c / twice_area[:, None]  # ∇ of each corner's hat
-        area = np.abs(twice_area) / 2.0
+        weights = p1_gradient_weights(pts, tri)  # ∇ of each corner's hat function
+        gx, gy = weights[:, :, 0], weights[:, :, 1]
         stiffness = (gx[:, :, None] * gx[:, None, :] + gy[:, :, None] * gy[:, None, :]) * area[
             :, None, None
         ]
@@ -65,22 +64,13 @@ class MassProjection:
         self._free = np.flatnonzero(~anchored)
         self._solve = spla.factorized(k[self._free][:, self._free].tocsc())
         self.num_nodes = n
-        self.device = torch.device(device)
-        as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=self.device)  # noqa: E731
-        self._tri = torch.as_tensor(tri, device=self.device)
+        third_area = np.repeat(area / 3.0, 3)
+        real = {"dtype": torch.float32, "device": device}
+        self._tri = torch.as_tensor(tri, device=device)
         self._corners = self._tri.reshape(-1)
-        self._gx, self._gy = as_tensor(gx), as_tensor(gy)
-        self._third_area = as_tensor(np.repeat(area / 3.0, 3))
-        self._lumped = as_tensor(np.bincount(tri.ravel(), np.repeat(area / 3.0, 3), n))
-
-    def to(self, device: torch.device | str) -> MassProjection:
-        """The same projection for velocities on ``device`` (shares the factorisation)."""
-        moved = object.__new__(MassProjection)
-        moved.__dict__.update(self.__dict__)
-        moved.device = torch.device(device)
-        for name in ("_tri", "_corners", "_gx", "_gy", "_third_area", "_lumped"):
-            setattr(moved, name, getattr(self, name).to(moved.device))
-        return moved
+        self._gx, self._gy = torch.as_tensor(gx, **real), torch.as_tensor(gy, **real)
+        self._third_area = torch.as_tensor(third_area, **real)
+        self._lumped = torch.as_tensor(np.bincount(tri.ravel(), third_area, n), **real)
 
     def _scatter(self, per_corner: torch.Tensor) -> torch.Tensor:
         out = torch.zeros(self.num_nodes, dtype=per_corner.dtype, device=per_corner.device)

@@ -2,7 +2,7 @@
 # One job of a training campaign on a GPU machine: data generation on the CPU cores while the
 # GPU trains, stopping itself inside the job's time limit. Writes checkpoint + metrics.json into
 # $OUT (7 files or fewer, each under 16 MiB). Chain jobs by passing the previous job's output
-# folder as RESUME_DIR; an empty or missing folder starts the campaign.
+# folder as RESUME_DIR; an empty folder starts the campaign (a missing one is an error).
 #
 #   OUT=/path/out scripts/campaign.sh CONFIG [RESUME_DIR] [extra `engine campaign` options]
 #

@@ -7,6 +7,7 @@
 # DATA is a dataset folder (`python -m engine datagen … -o DATA`). Training needs neither gmsh nor
 # scikit-fem, so a dataset made on another machine can be carried along instead of generated
 # there. EPOCHS (default 8) overrides the config's, so the steady state outlasts start-up.
+# BATCH (the global batch, both runs) and COMPILE (true/false) override the config's too.
 # The summary's speed-up is the ratio of train_seconds (end to end: loading and featurising the
 # data included) and of mean samples/s after the first epoch (the steady state).
 set -euo pipefail
@@ -18,10 +19,14 @@ PY="${PYTHON:-python3}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 cd "$ROOT"
 WORK="$(mktemp -d)"
-"$PY" - "$WORK/ddp.json" "$EPOCHS" <<'EOF'
+"$PY" - "$WORK/ddp.json" "$EPOCHS" "${BATCH:-}" "${COMPILE:-}" <<'EOF'
 import json, sys
 config = json.load(open("configs/ddp-meshgraphnet.json"))
 config["epochs"] = int(sys.argv[2])
+if sys.argv[3]:
+    config["batch_size"] = int(sys.argv[3])
+if sys.argv[4]:
+    config["compile"] = sys.argv[4] == "true"
 json.dump(config, open(sys.argv[1], "w"))
 EOF
 for world in 1 2; do
@@ -47,7 +52,10 @@ for world in (1, 2):
         "steady_samples_per_s": sum(steady) / len(steady),
         "loss": {r["step"]: float(r["loss"]) for r in rows if r["loss"] != "nan"},
     }
+config = json.load(open(out / "w1-trainer.json"))["trainer"]["config"]
 print(json.dumps({
+    "batch_size": config["batch_size"],
+    "compile": config["compile"],
     "speedup_end_to_end": runs[1]["train_seconds"] / runs[2]["train_seconds"],
     "speedup_steady": runs[2]["steady_samples_per_s"] / runs[1]["steady_samples_per_s"],
     "runs": runs,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from engine.errors import ConfigError
 from engine.training.config import TrainConfig
 
 
@@ -43,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--resume",
         type=Path,
-        help="previous job's folder (ignored when it holds no checkpoint yet)",
+        help="previous job's folder; an empty one starts a new campaign",
     )
     p.add_argument("--minutes", type=float, default=9.0, help="wall-clock budget of the job (9)")
     p.add_argument("--workers", type=int, help="datagen worker processes (default: cores − 2)")
@@ -123,7 +125,17 @@ def run(args: argparse.Namespace) -> int:
 def run_campaign(args: argparse.Namespace) -> int:
     from engine.training.campaign import CampaignJob, is_checkpoint, run_job
 
-    resume = args.resume if args.resume is not None and is_checkpoint(args.resume) else None
+    resume = None
+    if args.resume is not None:
+        # A chain hands each job the previous job's folder; the first gets an empty one. A path
+        # that is not there at all is a typo or an uncopied folder: training from scratch
+        # instead would spend the whole job on a model nobody asked for.
+        if not args.resume.is_dir():
+            raise ConfigError(f"--resume {args.resume}: no such folder")
+        if is_checkpoint(args.resume):
+            resume = args.resume
+        else:
+            print(f"campaign: {args.resume} holds no checkpoint: a new campaign", file=sys.stderr)
     job = CampaignJob(
         config=TrainConfig.load(args.config),
         out=args.out,

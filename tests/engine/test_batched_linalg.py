@@ -281,14 +281,30 @@ def test_a_system_left_mid_solve_for_the_stragglers_is_finished_by_them():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_graph_replay_solves_like_eager_launches():
+@pytest.mark.parametrize(
+    "device",
+    [
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+        ),
+        # Not the current device: the capture must record on the solve's own device's stream
+        # (an empty graph on cuda:0 once made every `datagen --device cuda:1` trajectory fail).
+        pytest.param(
+            "cuda:1",
+            marks=pytest.mark.skipif(
+                torch.cuda.device_count() < 2, reason="needs two CUDA devices"
+            ),
+        ),
+    ],
+)
+def test_cuda_graph_replay_solves_like_eager_launches(device: str):
     n = 250
     mats = [
         (_laplacian_1d(n, 1.0) + sp.diags([0.4 * k], [1], shape=(n, n))).tocsr() for k in (1, 2)
     ]
-    a = stack_csr(mats, n, n, torch.float64, "cuda")
-    b = torch.as_tensor(np.random.default_rng(7).normal(size=(2, n)), device="cuda")
+    a = stack_csr(mats, n, n, torch.float64, device)
+    b = torch.as_tensor(np.random.default_rng(7).normal(size=(2, n)), device=device)
     results = []
     for graph in (True, False):
         solver = BiCGStab(

@@ -55,3 +55,18 @@ def test_campaign_job_trains_while_generating_and_hands_back_few_small_files(
     assert sum(metrics["trajectories"].values()) == 8
     assert metrics["datagen_device"] == datagen_device
     assert metrics["seconds"]["total"] < 60.0  # stopped itself inside its minute
+
+
+def test_campaign_refuses_a_resume_folder_that_is_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing --resume path is an error, not a silent fresh start (it cost a GPU job once)."""
+    from engine.cli import main
+
+    missing = tmp_path / "runs" / "job3"
+    status = main(
+        ["campaign", str(CONFIG), "--out", str(tmp_path / "out"), "--resume", str(missing)]
+    )
+    assert status != 0
+    assert f"--resume {missing}: no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

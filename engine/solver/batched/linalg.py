@@ -331,15 +331,18 @@ class Krylov:
         leaves the solve exactly where it was.
         """
         saved = {k: v.clone() for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
         try:
-            with torch.cuda.stream(stream):  # warm-up: library handles and workspaces
-                self._iterations()
-            torch.cuda.current_stream().wait_stream(stream)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self._iterations()
+            # Streams and the capture belong to the current device: make it the solve's, or a
+            # solve on cuda:1 records an empty graph on cuda:0's stream and poisons the context.
+            with torch.cuda.device(self.x.device):
+                stream = torch.cuda.Stream()
+                stream.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(stream):  # warm-up: library handles and workspaces
+                    self._iterations()
+                torch.cuda.current_stream().wait_stream(stream)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    self._iterations()
         except RuntimeError as exc:
             warnings.warn(f"CUDA graph capture failed, solving eagerly: {exc}", stacklevel=2)
             graph = None

@@ -265,15 +265,49 @@ class Simulator(nn.Module):
             imposed: the inflow profile at the new time, zero on obstacles and no-slip walls,
             zero normal velocity on slip walls.
         """
-        n = static.num_nodes
-        if velocity.shape != (n, 2) or pressure.shape != (n,):
-            raise ValueError(
-                f"velocity must be [{n}, 2] and pressure [{n}], got "
-                f"{list(velocity.shape)} and {list(pressure.shape)}"
+        return self.step_many(static, [static], [velocity], [pressure], [time])[0]
+
+    def step_many(
+        self,
+        graph: Data,
+        statics: list[StaticGraph],
+        velocities: list[torch.Tensor],
+        pressures: list[torch.Tensor],
+        times: list[float],
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`step` for several independent flows with one network call.
+
+        Why: pushforward training advances each sample of a batch on its own; on a GPU one
+        small graph per call is all kernel launches, so the graphs go through the network
+        together. ``graph`` is ``statics`` collated by :func:`collate_statics` (or the single
+        static itself); boundary values and the mass projection are applied per flow.
+        """
+        states = []
+        for static, velocity, pressure in zip(statics, velocities, pressures, strict=True):
+            n = static.num_nodes
+            if velocity.shape != (n, 2) or pressure.shape != (n,):
+                raise ValueError(
+                    f"velocity must be [{n}, 2] and pressure [{n}], got "
+                    f"{list(velocity.shape)} and {list(pressure.shape)}"
+                )
+            u_scale, p_scale = static.velocity_scale, static.pressure_scale
+            states.append(
+                torch.cat([velocity.float() / u_scale, pressure.float()[:, None] / p_scale], dim=1)
             )
-        u_scale, p_scale = static.velocity_scale, static.pressure_scale
-        state = torch.cat([velocity.float() / u_scale, pressure.float()[:, None] / p_scale], dim=1)
-        delta = self.target_normalizer.inverse(self.predict(static, state))
+        state = states[0] if len(states) == 1 else torch.cat(states)
+        deltas = self.target_normalizer.inverse(self.predict(graph, state))
+        sizes = [s.num_nodes for s in statics]
+        return [
+            self._advance(static, state, delta, time)
+            for static, state, delta, time in zip(
+                statics, states, deltas.split(sizes), times, strict=True
+            )
+        ]
+
+    def _advance(
+        self, static: StaticGraph, state: torch.Tensor, delta: torch.Tensor, time: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next physical (velocity, pressure) of one flow from its predicted change."""
         velocity_next = state[:, :2] + delta[:, :2]
         imposed = torch.zeros_like(velocity_next)
         imposed[static.inflow_index] = (
@@ -289,7 +323,7 @@ class Simulator(nn.Module):
             current = state[:, :2]
             velocity_next = current + projection(velocity_next - current)
             velocity_next = velocity_next * mask + imposed * (1.0 - mask)
-        return velocity_next * u_scale, delta[:, 2] * p_scale
+        return velocity_next * static.velocity_scale, delta[:, 2] * static.pressure_scale
 
     # ---- training ----------------------------------------------------------------------------
     def forward(self, batch: Data) -> torch.Tensor:
@@ -316,6 +350,20 @@ class Simulator(nn.Module):
 
 def _as_tensor(x: np.ndarray | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(x, dtype=torch.float32, device=like.device)
+
+
+def _batchable(static: StaticGraph) -> Data:
+    """A shallow copy (sharing the tensors) without the projection, which is a per-mesh rollout
+    tool and not a tensor PyG could batch."""
+    graph = copy.copy(static)
+    if "projection" in graph:
+        del graph.projection
+    return graph
+
+
+def collate_statics(statics: list[StaticGraph]) -> Batch:
+    """Static graphs of several flows as one batch, for :meth:`Simulator.step_many`."""
+    return Batch.from_data_list([_batchable(s) for s in statics])
 
 
 def make_training_sample(
@@ -348,9 +396,7 @@ def make_training_sample(
     if noise_std > 0:
         v0 = v0 + noise_std * torch.randn_like(v0) * mask
         p0 = p0 + noise_std * torch.randn_like(p0)
-    sample = copy.copy(static)  # shallow: shares the static tensors
-    if "projection" in sample:  # a rollout tool, not a tensor to batch
-        del sample.projection
+    sample = _batchable(static)
     sample.state = torch.cat([v0, p0[:, None]], dim=1)
     sample.target = torch.cat([v1 - v0, p1[:, None]], dim=1)
     sample.target_mask = torch.cat([mask, torch.ones_like(p1)[:, None]], dim=1)

@@ -25,7 +25,12 @@ from torch_geometric.data import Batch
 from engine.errors import ConfigError, DataFormatError
 from engine.evaluation.evaluate import evaluate_case, summarise
 from engine.models.card import Range, TrainingEnvelope
-from engine.models.simulator import Simulator, SimulatorConfig, make_training_sample
+from engine.models.simulator import (
+    Simulator,
+    SimulatorConfig,
+    collate_statics,
+    make_training_sample,
+)
 from engine.scenario import Scenario
 from engine.training.checkpoint import TrainerState, read_checkpoint, save_checkpoint
 from engine.training.config import TrainConfig
@@ -258,39 +263,57 @@ class Trainer:
     def _finished(self, within_epoch: float) -> bool:
         return bool(self.world.share([float(self._due(within_epoch))])[0])
 
-    def _sample(self, item: LoadedTrajectory, t: int) -> Any:
-        """One training graph from step t, pushed forward by the model itself if the dice say so."""
+    def _samples(self, batch: list[tuple[LoadedTrajectory, int]]) -> list[Any]:
+        """Training graphs from (trajectory, step t) pairs; those the dice pick start from the
+        model's own state after ``pushforward_steps`` steps instead of the solver's.
+
+        The picked flows advance together, one network call per pushforward step
+        (:meth:`Simulator.step_many`). Stepped one flow at a time, three pushforward steps cut
+        the tiny transformer on an H200 from ~150 to 34 samples/s: small graphs are launch-bound
+        there, and batching makes the launches per step instead of per sample.
+        """
         cfg = self.config
-        velocity, pressure = item.velocity[t], item.pressure[t]
-        k = cfg.pushforward_steps if self.rng.random() < cfg.pushforward_prob else 0
-        if k:
-            times = item.trajectory.time
+        k = cfg.pushforward_steps
+        picked = [i for i in range(len(batch)) if self.rng.random() < cfg.pushforward_prob]
+        starts = [(item.velocity[t], item.pressure[t]) for item, t in batch]
+        shift = [0] * len(batch)
+        if k and picked:
+            statics = [batch[i][0].static for i in picked]
+            graph = statics[0] if len(statics) == 1 else collate_statics(statics)
+            velocities = [starts[i][0] for i in picked]
+            pressures = [starts[i][1] for i in picked]
             with torch.no_grad(), self._autocast():
                 for j in range(k):
-                    velocity, pressure = self.simulator.step(
-                        item.static, velocity, pressure, float(times[t + j])
-                    )
-            velocity, pressure = velocity.float(), pressure.float()
-        return make_training_sample(
-            item.static,
-            velocity,
-            pressure,
-            item.velocity[t + k + 1],
-            item.pressure[t + k + 1],
-            cfg.noise_std,
-        )
+                    times = [float(batch[i][0].trajectory.time[batch[i][1] + j]) for i in picked]
+                    stepped = self.simulator.step_many(graph, statics, velocities, pressures, times)
+                    velocities = [v for v, _ in stepped]
+                    pressures = [p for _, p in stepped]
+            for i, velocity, pressure in zip(picked, velocities, pressures, strict=True):
+                starts[i] = (velocity.float(), pressure.float())
+                shift[i] = k
+        return [
+            make_training_sample(
+                item.static,
+                velocity,
+                pressure,
+                item.velocity[t + shift[i] + 1],
+                item.pressure[t + shift[i] + 1],
+                cfg.noise_std,
+            )
+            for i, ((item, t), (velocity, pressure)) in enumerate(zip(batch, starts, strict=True))
+        ]
 
     def _autocast(self) -> torch.autocast:
         enabled = self.config.bf16 and self.device.type == "cuda"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def _optimizer_step(self, batch: list[tuple[Path, int]]) -> torch.Tensor:
-        graphs = []
+        pairs = []
         for path, t in batch:
             item = self.cache.get(path)
             self.seen[path] = (item.scenario, item.mesh.num_nodes)
-            graphs.append(self._sample(item, t))
-        data = Batch.from_data_list(graphs).to(self.device)
+            pairs.append((item, t))
+        data = Batch.from_data_list(self._samples(pairs)).to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             loss = self.loss_module(data)

@@ -17,7 +17,12 @@ from engine.geometry import build_tunnel_mesh
 from engine.graph.static import GraphSpec
 from engine.models import zoo
 from engine.models.card import ModelCard, TrainingEnvelope
-from engine.models.simulator import Simulator, SimulatorConfig, make_training_sample
+from engine.models.simulator import (
+    Simulator,
+    SimulatorConfig,
+    collate_statics,
+    make_training_sample,
+)
 from engine.nodetypes import NodeType
 from engine.scenario import Circle, Fluid, MeshSpec, Rectangle, Scenario, TimeSpec, Tunnel
 
@@ -220,6 +225,32 @@ def test_batch_of_different_sizes_predicts_like_each_graph_alone(name: str, two_
         together = sim.predict(batch, batch.state)
         alone = torch.cat([sim.predict(s, s.state) for s in samples])
     assert torch.allclose(together, alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_step_many_advances_each_flow_as_step_does(name: str, two_sizes) -> None:
+    """Pushforward training steps flows of different sizes and scenarios together; each must
+    come out as if stepped alone, projection and boundary values included."""
+    sim, _ = _trained_a_little(name, two_sizes[0])
+    slower = dataclasses.replace(SCENARIO.inflow, mean_speed=0.4)
+    slow = dataclasses.replace(SCENARIO, inflow=slower)
+    statics = [sim.prepare(two_sizes[0], SCENARIO), sim.prepare(two_sizes[1], slow)]
+    assert all(s.get("projection") is not None for s in statics)
+    states = [_state(s.num_nodes, i) for i, s in enumerate(statics)]
+    times = [0.3, 1.7]
+    with torch.no_grad():
+        together = sim.step_many(
+            collate_statics(statics),
+            statics,
+            [v for v, _ in states],
+            [p for _, p in states],
+            times,
+        )
+        alone = [sim.step(s, v, p, t) for s, (v, p), t in zip(statics, states, times, strict=True)]
+    for (v_many, p_many), (v_one, p_one) in zip(together, alone, strict=True):
+        torch.testing.assert_close(v_many, v_one, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(p_many, p_one, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(together[1][0], statics[1].velocity_scale * states[1][0])
 
 
 def test_loss_falls_when_training_on_a_batch(two_sizes) -> None:

@@ -59,6 +59,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="roll out the network's own steps, without the mass projection (docs/models.md)",
     )
+    p.add_argument(
+        "--projection-pressure",
+        choices=("on", "off"),
+        help="add the projection's pressure ρŪφ/dt to each step or not (default: the card's)",
+    )
     p.add_argument("--device", help="cpu, cuda, … (default: CUDA if available)")
     p.set_defaults(run=run_evaluate)
 
@@ -120,6 +125,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     simulator = Simulator.load(args.model, device)
     simulator.project_steps = not args.no_projection
+    if args.projection_pressure is not None:
+        simulator.card.projection_pressure = args.projection_pressure == "on"
+    pressure_term = simulator.project_steps and simulator.card.projection_pressure
     cases: list[dict[str, Any]] = []
     mean: dict[str, Any] = {}
     for item in evaluate(
@@ -142,6 +150,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         "steps": args.steps,
         "long_steps": args.long_steps,
         "mass_projection": simulator.project_steps,
+        "projection_pressure": pressure_term,
         "device": str(device),
         "cases": cases,
         "mean": mean,
@@ -155,6 +164,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             "testset": args.testset.name,
             "steps": args.steps,
             "mass_projection": simulator.project_steps,
+            "projection_pressure": pressure_term,
             **mean,
         }
         card.save(zoo.model_files(args.model)[1])

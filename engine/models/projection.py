@@ -28,7 +28,7 @@ from engine.nodetypes import NodeType
 
 
 class MassProjection:
-    """Built once per mesh; ``projection(velocity)`` returns the divergence-free part.
+    """Built once per mesh; ``projection(velocity)`` returns the divergence-free part and φ.
 
     Args:
         points: [N, 2] node coordinates (any length unit: the correction does not depend on it).
@@ -82,7 +82,12 @@ class MassProjection:
         div = (self._gx * u).sum(dim=1) + (self._gy * v).sum(dim=1)  # constant per triangle
         return self._scatter(div.repeat_interleave(3) * self._third_area)
 
-    def __call__(self, velocity: torch.Tensor) -> torch.Tensor:
+    def __call__(self, velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(divergence-free part of ``velocity``, the potential φ [N] whose gradient was removed).
+
+        φ is in the velocity's units times metres; in a Chorin step ``u = u* - (dt/ρ)∇p``, so
+        ρφ/dt is the pressure the correction stands for (the simulator adds it).
+        """
         if velocity.shape != (self.num_nodes, 2):
             raise ValueError(f"velocity must be [{self.num_nodes}, 2], got {list(velocity.shape)}")
         # The correction is computed without autograd: a rollout trained through (pushforward
@@ -90,8 +95,9 @@ class MassProjection:
         rhs = -self.divergence(velocity.detach()).double().cpu().numpy()
         phi = np.zeros(self.num_nodes)
         phi[self._free] = self._solve(rhs[self._free])
-        phi_t = torch.as_tensor(phi, dtype=torch.float32, device=velocity.device)[self._tri]
+        potential = torch.as_tensor(phi, dtype=torch.float32, device=velocity.device)
+        phi_t = potential[self._tri]
         grad = torch.stack([(self._gx * phi_t).sum(dim=1), (self._gy * phi_t).sum(dim=1)], dim=1)
         weighted = grad.repeat_interleave(3, dim=0) * self._third_area[:, None]
         nodal = torch.stack([self._scatter(weighted[:, 0]), self._scatter(weighted[:, 1])], dim=1)
-        return velocity - (nodal / self._lumped[:, None]).to(velocity.dtype)
+        return velocity - (nodal / self._lumped[:, None]).to(velocity.dtype), potential

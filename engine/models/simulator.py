@@ -131,7 +131,8 @@ class Simulator(nn.Module):
     merges each batch into the running normalisers (they stop by themselves after 10⁶ batches).
 
     ``project_steps``: while True (the default), :meth:`prepare` attaches the mesh's
-    :class:`MassProjection` and :meth:`step` projects every predicted change of velocity. False
+    :class:`MassProjection` and :meth:`step` projects every predicted change of velocity (and,
+    where the card's ``projection_pressure`` says so, adds the projection's pressure). False
     gives the network's own steps, to measure the network alone (``evaluate --no-projection``).
     """
 
@@ -315,15 +316,22 @@ class Simulator(nn.Module):
         )
         mask = static.velocity_mask
         velocity_next = velocity_next * mask + imposed * (1.0 - mask)
+        pressure_next = delta[:, 2]
         projection = static.get("projection")
         if projection is not None:  # the flow rate is global; the network's view is not
             # Project the step's change, not the new field: a state read from another
             # discretisation (the solver's P2 data) keeps its own small P1 divergence instead of
             # being altered, and the change still carries the inflow's new flow rate inwards.
             current = state[:, :2]
-            velocity_next = current + projection(velocity_next - current)
+            change, potential = projection(velocity_next - current)
+            velocity_next = current + change
             velocity_next = velocity_next * mask + imposed * (1.0 - mask)
-        return velocity_next * static.velocity_scale, delta[:, 2] * static.pressure_scale
+            if self.card.projection_pressure:
+                # The removed gradient is a pressure's (Chorin: u = u* - (dt/ρ)∇p, so
+                # p = ρφ/dt; nondimensional here, and φ's lengths are metres, hence dt·Ū).
+                # Without it the next step reads a pressure that disagrees with its velocity.
+                pressure_next = pressure_next + potential / (static.dt * static.velocity_scale)
+        return velocity_next * static.velocity_scale, pressure_next * static.pressure_scale
 
     # ---- training ----------------------------------------------------------------------------
     def forward(self, batch: Data) -> torch.Tensor:

@@ -119,3 +119,21 @@ def test_evaluate_command_can_leave_the_projection_out(
     projected, plain = (json.loads(out.read_text()) for out in outs.values())
     assert projected["mass_projection"] is True and plain["mass_projection"] is False
     assert projected["mean"]["velocity_rmse_rel"] != plain["mean"]["velocity_rmse_rel"]
+
+
+def test_evaluate_command_switches_the_projection_pressure_and_records_it(
+    testset: Path, model: Path, tmp_path: Path
+) -> None:
+    runs = {}
+    for setting in ("on", "off"):
+        out = tmp_path / f"eval-{setting}.json"
+        args = ["evaluate", "--model", str(model), "--testset", str(testset), "--steps", "4"]
+        args += ["--json", str(out), "--device", "cpu", "--projection-pressure", setting]
+        assert main([*args, "--update-card"] if setting == "on" else args) == 0
+        runs[setting] = json.loads(out.read_text())
+    assert runs["on"]["projection_pressure"] is True and runs["off"]["projection_pressure"] is False
+    on, off = runs["on"]["mean"], runs["off"]["mean"]
+    assert on["pressure_rmse_rel"] != off["pressure_rmse_rel"]
+    card = ModelCard.load(model.with_suffix(".json"))  # --update-card keeps the setting it measured
+    assert card.projection_pressure is True and card.metrics["projection_pressure"] is True
+    assert Simulator.load(model).card.projection_pressure is True

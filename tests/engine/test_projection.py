@@ -35,7 +35,7 @@ def test_a_divergence_free_field_is_left_alone(channel) -> None:
     mesh, projection = channel
     x, y = mesh.points[:, 0], mesh.points[:, 1]
     field = torch.tensor(np.stack([1.0 + y, x], axis=1), dtype=torch.float32)  # div = 0
-    assert torch.allclose(projection(field), field, atol=1e-5)
+    assert torch.allclose(projection(field)[0], field, atol=1e-5)
 
 
 def test_the_flow_rate_is_restored_downstream(channel) -> None:
@@ -49,9 +49,26 @@ def test_the_flow_rate_is_restored_downstream(channel) -> None:
     field = torch.tensor(np.stack([u, np.zeros_like(u)], axis=1), dtype=torch.float32)
     inlet = column_mean_u(points, profile, 0.0)
     assert column_mean_u(points, u, 1.1) == pytest.approx(0.5 * inlet, rel=0.02)
-    projected = projection(field).numpy()
+    projected = projection(field)[0].numpy()
     for x in (0.55, 1.1, 1.65):
         assert column_mean_u(points, projected[:, 0], x) == pytest.approx(inlet, rel=0.05)
+
+
+def test_a_gradient_field_is_removed_and_its_potential_returned(channel) -> None:
+    """u* = ∇ψ with ψ = 0 on the outlet and no normal flux through inlet and walls is all
+    "pressure": the projection removes it and hands back φ = ψ (the simulator's ρφ/dt)."""
+    mesh, projection = channel
+    x = np.asarray(mesh.points)[:, 0]
+    psi = np.cos(np.pi * x / (2 * LENGTH))  # ∂ψ/∂x = 0 at the inlet, ψ = 0 at the outlet
+    grad = np.stack([-np.pi / (2 * LENGTH) * np.sin(np.pi * x / (2 * LENGTH)), 0 * x], axis=1)
+    field = torch.tensor(grad, dtype=torch.float32)
+    projected, potential = projection(field)
+    assert potential.shape == (mesh.num_nodes,)
+    np.testing.assert_allclose(potential.numpy(), psi, atol=0.02)
+    # Away from the outlet's last cells, where the lumped nodal gradient of the anchored φ is
+    # one-sided (up to 0.45 at the outlet corners of this mesh), nothing is left.
+    inside = x < LENGTH - 0.1
+    assert float(projected[inside].abs().max()) < 0.02 * float(field.abs().max())
 
 
 def test_degenerate_triangles_are_refused() -> None:
@@ -94,3 +111,26 @@ def test_the_projection_can_be_switched_off_to_measure_the_network_alone() -> No
         b, _ = sim.step(plain, velocity, pressure, 0.3)
     change = (a - b).norm() / b.norm()
     assert change > 1e-3  # from rest the network alone misses the inlet's flow rate
+
+
+@pytest.mark.parametrize("pressure_term", [True, False])
+def test_a_projected_step_adds_the_pressure_of_its_correction(pressure_term: bool) -> None:
+    """Chorin: the removed gradient ∇φ is (dt/ρ)∇p, so the step's pressure gains ρŪφ/dt —
+    where the card asks for it; otherwise the network's pressure is left as it is."""
+    mesh = structured_channel_mesh(600, square=None)
+    sim = Simulator.load("default")
+    sim.card.projection_pressure = pressure_term
+    static = sim.prepare(mesh, SYNTHETIC_SCENARIO)
+    bare = sim.prepare(mesh, SYNTHETIC_SCENARIO)
+    del bare.projection
+    g = torch.Generator().manual_seed(3)
+    velocity, pressure = torch.rand(mesh.num_nodes, 2, generator=g), torch.zeros(mesh.num_nodes)
+    with torch.inference_mode():
+        v_on, p_on = sim.step(static, velocity, pressure, 0.5)
+        v_off, p_off = sim.step(bare, velocity, pressure, 0.5)
+        scale = static.velocity_scale
+        _, potential = static.projection((v_off - velocity) / scale)
+    rho = SYNTHETIC_SCENARIO.fluid.density
+    expected = p_off + rho * scale * potential / static.dt if pressure_term else p_off
+    assert not torch.allclose(v_on, v_off, atol=1e-3)
+    torch.testing.assert_close(p_on, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,8 @@ import numpy as np
 from app.state import ModelChoice, RecentFiles, RunSettings, Session
 from engine.frame import Frame
 from engine.geometry.mesh import TunnelMesh
-from engine.scenario import Scenario, default_scenario
+from engine.rollout.bench import scenario_with_nodes
+from engine.scenario import Scenario
 
 HEARTBEAT_MS = 5
 
@@ -48,21 +48,6 @@ class BenchResult:
     multi_samples: int
     rate_limit: float  # steps/s the backend was held to (0: none)
     load_average: float  # the machine's 1-minute load during the run: other work skews results
-
-
-def scenario_with_nodes(target: int) -> Scenario:
-    """The DFG cylinder with its element sizes scaled so the mesh has about ``target`` nodes."""
-    from engine.geometry import build_tunnel_mesh
-
-    base = default_scenario()
-    probe = build_tunnel_mesh(base)
-    factor = math.sqrt(probe.num_nodes / target)
-    mesh = replace(
-        base.mesh,
-        size=min(base.mesh.size * factor, base.tunnel.height / 4),
-        obstacle_size=min(base.mesh.obstacle_size * factor, base.mesh.size * factor),
-    )
-    return base.replace(mesh=mesh, name=f"bench-{target}")
 
 
 def replay_source(mesh: TunnelMesh, scenario: Scenario, frames: int = 64):

@@ -13,6 +13,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "engine.bench.dfg",
     "engine.solver.batched.bench",
     "engine.models.bench",
+    "engine.rollout.bench",
 )
 
 

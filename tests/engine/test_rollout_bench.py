@@ -27,7 +27,7 @@ def test_bench_rollout_reports_the_shipped_step_and_the_network_alone(capsys) ->
     assert shipped["mass_projection"] and shipped["projection_pressure"]  # the default's card
     assert not bare["mass_projection"] and not bare["projection_pressure"]
     assert shipped["nodes"] == bare["nodes"] and shipped["steps_per_s"] > 0
-    assert shipped["prepare_s"] > 0
+    assert shipped["first_step_s"] > 0
 
 
 def test_bench_rollout_table_names_the_target(capsys) -> None:

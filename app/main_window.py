@@ -56,7 +56,7 @@ from app.plots import PlotsPanel
 from app.state import AppState, ModelChoice, RecentFiles, Session
 from app.viewport import Viewport
 from app.workers import LatestOnlyRunner, RunWorker
-from engine.errors import SlipstreamError
+from engine.errors import DivergenceError, SlipstreamError
 from engine.frame import Frame
 from engine.geometry import build_tunnel_mesh, outline
 from engine.geometry.mesh import TunnelMesh
@@ -561,7 +561,16 @@ class MainWindow(QMainWindow):
         self.run_panel.show_run_state(state)
 
     def _run_failed(self, exc: Exception) -> None:
-        self.show_error("The run stopped", exc)
+        text = error_text(exc)
+        if isinstance(exc, DivergenceError):
+            # What was computed is still good and the user's next move is not obvious.
+            text += (
+                f"\nThe frames before step {exc.step} are kept: scrub the timeline or export "
+                "them. A learned model can drift away from the flows it was trained on; a "
+                "smaller time step, another model in the Model panel or the reference solver "
+                "may get further."
+            )
+        self.show_error("The run stopped", text)
 
     def _worker_done(self, worker: RunWorker) -> None:
         worker.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -173,6 +174,28 @@ def test_cancel_midway_leaves_no_thread(qtbot, window) -> None:
     assert worker.wait(30_000)
     assert worker.outcome == "cancelled"
     assert window.store.count == 0
+
+
+def test_diverging_run_keeps_its_frames_and_says_what_to_try(qtbot, window, messages) -> None:
+    from engine.errors import DivergenceError
+    from engine.rollout.rollout import initial_frame
+
+    rest = initial_frame(window.mesh, window.state.scenario)
+
+    def diverging(cancel):
+        for step in range(3):
+            yield dataclasses.replace(rest, step=step, time=0.01 * step)
+        raise DivergenceError(3, "speed 40 exceeds 20× the mean inflow speed")
+
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_TIMEOUT_MS) as blocker:
+        window.start_run(make_source=diverging)
+    assert blocker.args == ["failed"]
+    [(title, text)] = messages
+    assert title == "The run stopped"
+    assert "rollout diverged at step 3" in text
+    assert "frames before step 3 are kept" in text
+    assert window.store.count == 3  # what was computed before the blow-up is still there
+    assert window.timeline.isEnabled()
 
 
 def test_probe_click_adds_probe_and_series(qtbot, window) -> None:

@@ -566,9 +566,9 @@ class MainWindow(QMainWindow):
             # What was computed is still good and the user's next move is not obvious.
             text += (
                 f"\nThe frames before step {exc.step} are kept: scrub the timeline or export "
-                "them. A learned model can drift away from the flows it was trained on; a "
-                "smaller time step, another model in the Model panel or the reference solver "
-                "may get further."
+                "them. A learned model drifts on flows unlike those it was trained on (the "
+                "Model panel shows its training envelope); another model there, or the "
+                "reference solver, may get further."
             )
         self.show_error("The run stopped", text)
 

@@ -55,6 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--update-card", action="store_true", help="store the mean metrics in the model's card"
     )
     p.add_argument(
+        "--card-key",
+        help="with --update-card: store this set's metrics under this key of the card's metrics "
+        "(e.g. envelope) instead of as its headline, leaving the card's settings as they are",
+    )
+    p.add_argument(
         "--no-projection",
         action="store_true",
         help="roll out the network's own steps, without the mass projection (docs/models.md)",
@@ -117,11 +122,15 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from engine.errors import ConfigError
     from engine.evaluation.evaluate import evaluate, markdown_table
     from engine.models import zoo
+    from engine.models.card import ModelCard
     from engine.models.simulator import Simulator
     from engine.training.distributed import pick_device
 
+    if args.card_key is not None and not args.update_card:
+        raise ConfigError("--card-key needs --update-card")
     device = pick_device(args.device)
     simulator = Simulator.load(args.model, device)
     simulator.project_steps = not args.no_projection
@@ -158,14 +167,23 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if args.update_card:
-        card = simulator.card
-        card.metrics = {
-            **card.metrics,
+        card_path = zoo.model_files(args.model)[1]
+        # Re-read: another evaluation of the same model may have stored its metrics meanwhile.
+        card = ModelCard.load(card_path)
+        measured = {
             "testset": args.testset.name,
             "steps": args.steps,
+            "long_steps": args.long_steps,
             "mass_projection": simulator.project_steps,
             "projection_pressure": pressure_term,
             **mean,
+            "diverged_at": {c["case"]: c["diverged_at"] for c in cases if c["diverged_at"]},
         }
-        card.save(zoo.model_files(args.model)[1])
+        if args.card_key:
+            # A side measurement (another set, another setting) does not change what ships.
+            card.metrics = {**card.metrics, args.card_key: measured}
+        else:
+            card.projection_pressure = simulator.card.projection_pressure
+            card.metrics = {**card.metrics, **measured}
+        card.save(card_path)
     return 0

@@ -137,3 +137,25 @@ def test_evaluate_command_switches_the_projection_pressure_and_records_it(
     card = ModelCard.load(model.with_suffix(".json"))  # --update-card keeps the setting it measured
     assert card.projection_pressure is True and card.metrics["projection_pressure"] is True
     assert Simulator.load(model).card.projection_pressure is True
+
+
+def test_evaluate_command_files_a_side_measurement_under_a_key(
+    testset: Path, model: Path, tmp_path: Path
+) -> None:
+    args = ["evaluate", "--model", str(model), "--testset", str(testset), "--steps", "4"]
+    args += ["--device", "cpu", "--update-card"]
+    assert main(args) == 0
+    headline = ModelCard.load(model.with_suffix(".json")).metrics
+    out = tmp_path / "off.json"
+    side = [*args, "--projection-pressure", "on", "--card-key", "with_pressure", "--json", str(out)]
+    assert main(side) == 0
+    card = ModelCard.load(model.with_suffix(".json"))
+    assert card.projection_pressure is False  # a side measurement leaves the shipped setting
+    stored = card.metrics.pop("with_pressure")
+    assert card.metrics == headline  # and the headline metrics
+    mean = json.loads(out.read_text())["mean"]
+    assert stored["projection_pressure"] is True and stored["steps"] == 4
+    assert stored["velocity_rmse_rel"] == pytest.approx(mean["velocity_rmse_rel"])
+    assert stored["diverged_at"] == {}
+    no_update = ["evaluate", "--model", str(model), "--testset", str(testset), "--card-key", "x"]
+    assert main(no_update) == 2  # a key without --update-card is refused

@@ -136,7 +136,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     simulator.project_steps = not args.no_projection
     if args.projection_pressure is not None:
         simulator.card.projection_pressure = args.projection_pressure == "on"
-    pressure_term = simulator.project_steps and simulator.card.projection_pressure
+    pressure_term = simulator.adds_projection_pressure
     cases: list[dict[str, Any]] = []
     mean: dict[str, Any] = {}
     for item in evaluate(

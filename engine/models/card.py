@@ -102,8 +102,9 @@ class ModelCard:
     gpu_minutes: float = 0.0
     description: str = ""
     # Whether a projected step also adds the projection's pressure ρŪφ/dt (Simulator._advance).
-    # Chosen per model by evaluation: it cut the default's 600-step velocity error by 60 % and
-    # made the campaign model diverge sooner. Cards written before it existed read as False.
+    # Chosen per model by evaluation (`evaluate --projection-pressure on|off`): it helps some
+    # weights and makes others diverge sooner (docs/models.md). Cards written before it existed
+    # read as False.
     projection_pressure: bool = False
     schema_version: int = SCHEMA_VERSION
 

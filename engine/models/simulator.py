@@ -159,6 +159,12 @@ class Simulator(nn.Module):
         self.accumulate_statistics = True
         self.project_steps = True
 
+    @property
+    def adds_projection_pressure(self) -> bool:
+        """Whether a step adds the projection's pressure: steps are projected and the card
+        asks for it (what evaluations and benchmarks report as their setting)."""
+        return self.project_steps and self.card.projection_pressure
+
     # ---- construction and files -----------------------------------------------------------
     @classmethod
     def from_config(cls, cfg: SimulatorConfig) -> Simulator:

@@ -88,7 +88,7 @@ def measure(
         steps_per_s=steps / seconds,
         first_step_s=first_step_s,
         mass_projection=projection,
-        projection_pressure=projection and simulator.card.projection_pressure,
+        projection_pressure=simulator.adds_projection_pressure,
     )
 
 

@@ -22,14 +22,8 @@ fi
 PY="${PYTHON:-python3}"
 MINUTES="${CAMPAIGN_MINUTES:-9}"
 
-if [ -d "$ROOT/.carry/lib" ]; then
-  export LD_LIBRARY_PATH="$ROOT/.carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-fi
-if ! "$PY" -c "import gmsh, skfem, meshio" 2>/dev/null; then
-  echo "campaign: installing gmsh, scikit-fem, meshio from .carry/wheels" >&2
-  PIP_BREAK_SYSTEM_PACKAGES=1 "$PY" -m pip install --quiet --no-index \
-    --find-links "$ROOT/.carry/wheels" gmsh scikit-fem meshio
-fi
+# shellcheck source=device-env.sh
+source "$ROOT/scripts/device-env.sh"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 # What the set-up took comes off the job's budget.
 LEFT=$(awk -v m="$MINUTES" -v s="$SECONDS" 'BEGIN { printf "%.2f", m - s / 60 }')

@@ -29,19 +29,13 @@ OUT="${OUT:-$PWD/out/gpu-bench}"
 mkdir -p "$OUT"
 PY="${PYTHON:-python3}"
 DEVICE="${DEVICE:-cuda}"
-export LD_LIBRARY_PATH="$PWD/.carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PYTHONUNBUFFERED=1
 
 log() { echo "[$(date -u +%H:%M:%S)] $*"; }
 
 setup() {
-  if "$PY" -c "import gmsh, skfem, meshio, tqdm" 2>/dev/null; then
-    return 0
-  fi
-  log "installing gmsh, scikit-fem, meshio from .carry/wheels"
-  local pip=("$PY" -m pip install -q --no-index --find-links .carry/wheels gmsh scikit-fem meshio tqdm)
-  "${pip[@]}" || "${pip[@]}" --user || "${pip[@]}" --break-system-packages
-  "$PY" -c "import gmsh, skfem, meshio, tqdm" || { log "setup failed"; exit 1; }
+  # shellcheck source=device-env.sh
+  ROOT="$PWD" source scripts/device-env.sh
 }
 
 # stage NAME SECONDS ARGS...: one benchmark, JSON to $OUT/NAME.json, log to $OUT/NAME.log.

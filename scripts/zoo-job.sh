@@ -37,16 +37,13 @@ NGPU=1
 gpu() { echo $(($1 % NGPU)); }  # the GPU of the i-th concurrent job
 cores() { local n=$(($(nproc) - $1)); echo $((n > 1 ? n : 1)); }  # all cores but $1
 export PYTHONUNBUFFERED=1
-[ -d .carry/lib ] && export LD_LIBRARY_PATH="$PWD/.carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-
+[ -d .carry/lib ] && 
 log() { echo "[$(date -u +%H:%M:%S) +${SECONDS}s] $*" | tee -a "$LOGS/job.log"; }
 left() { awk -v m="$JOB_MINUTES" -v s="$SECONDS" -v k="${1:-0}" 'BEGIN { printf "%.2f", m - s / 60 - k }'; }
 
 setup() {
-  "$PY" -c "import gmsh, skfem, meshio, tqdm" 2>/dev/null && return 0
-  log "installing gmsh, scikit-fem, meshio from .carry/wheels"
-  local pip=("$PY" -m pip install -q --no-index --find-links .carry/wheels gmsh scikit-fem meshio tqdm)
-  "${pip[@]}" || "${pip[@]}" --break-system-packages
+  # shellcheck source=device-env.sh
+  ROOT="$PWD" source scripts/device-env.sh
 }
 
 environment() {

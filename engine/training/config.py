@@ -48,6 +48,10 @@ class TrainConfig:
     cache_trajectories: int = 64  # trajectories kept in memory (least recently used dropped)
     min_trajectories: int = 1  # wait for this many training trajectories before starting
     wait_minutes: float = 10.0  # give up if they do not appear in this time
+    # A trained model (zoo name or file pair) whose weights start the run, with a fresh optimizer
+    # and schedule: fine-tuning a shipped model on new data, or giving a model another recipe.
+    # ``model`` must name the same architecture; the weights' card supplies its arguments.
+    init_weights: str | None = None
     base_dir: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -84,6 +88,12 @@ class TrainConfig:
             raise ConfigError("epochs / time_minutes: give at least one stopping criterion")
         if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs < 1):
             raise ConfigError(f"epochs: expected a positive whole number, got {self.epochs!r}")
+        if self.init_weights is not None and (
+            not isinstance(self.init_weights, str) or not self.init_weights.strip()
+        ):
+            raise ConfigError(
+                f"init_weights: expected a model name or path, got {self.init_weights!r}"
+            )
         if self.time_minutes is not None and not self.time_minutes > 0:
             raise ConfigError(f"time_minutes: must be positive, got {self.time_minutes!r}")
 
@@ -93,6 +103,16 @@ class TrainConfig:
         if not path.is_absolute() and self.base_dir is not None:
             path = self.base_dir / path
         return path
+
+    @property
+    def init_path(self) -> str | Path | None:
+        """``init_weights`` as ``Simulator.load`` takes it: a bare name stays a zoo name."""
+        if self.init_weights is None:
+            return None
+        path = Path(self.init_weights).expanduser()
+        if path.parent != Path(".") and not path.is_absolute() and self.base_dir is not None:
+            return self.base_dir / path
+        return self.init_weights
 
     def replace(self, **changes: Any) -> TrainConfig:
         from dataclasses import replace

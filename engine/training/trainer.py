@@ -104,6 +104,18 @@ def merge_envelopes(a: TrainingEnvelope, b: TrainingEnvelope) -> TrainingEnvelop
     )
 
 
+def _initial_weights(config: TrainConfig, device: torch.device) -> Simulator:
+    """The model ``init_weights`` names, checked against the config's architecture."""
+    simulator = Simulator.load(config.init_path, device)
+    wanted = SimulatorConfig.from_dict(config.model).architecture
+    if simulator.card.architecture != wanted:
+        raise ConfigError(
+            f"init_weights: {config.init_weights} is a {simulator.card.architecture}, "
+            f"but model names {wanted}"
+        )
+    return simulator
+
+
 def lr_of(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
@@ -135,6 +147,10 @@ class Trainer:
             checkpoint = read_checkpoint(resume)
             self.simulator = Simulator.load(checkpoint.model_path, self.device)
             self.state = checkpoint.state
+        elif config.init_weights is not None:
+            self.simulator = _initial_weights(config, self.device)
+            # The card's GPU minutes keep counting, so a fine-tuned model reports its whole cost.
+            self.state = TrainerState(gpu_minutes=self.simulator.card.gpu_minutes)
         else:
             self.simulator = Simulator.from_config(SimulatorConfig.from_dict(config.model))
             self.simulator.to(self.device)

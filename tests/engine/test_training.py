@@ -249,6 +249,34 @@ def test_learning_rate_warms_up_then_decays_to_the_floor() -> None:
     assert lr[100] == pytest.approx(0.01)
 
 
+def test_init_weights_starts_from_a_model_with_a_fresh_schedule(
+    dataset: Path, tmp_path: Path
+) -> None:
+    first = Trainer(tiny_config(dataset, epochs=1), tmp_path / "a", CPU)
+    list(first.run())
+    first_state = read_checkpoint(tmp_path / "a").state
+    # A path relative to the config file, as a config in configs/ would write it.
+    cfg = tiny_config(dataset, epochs=1, init_weights="a/model").replace(base_dir=tmp_path)
+    tuned = Trainer(cfg, tmp_path / "b", CPU)
+    weights = load_file(str(tmp_path / "a" / "model.safetensors"))
+    for name, value in tuned.simulator.state_dict().items():
+        torch.testing.assert_close(value, weights[name])
+    assert tuned.optimizer.state_dict()["state"] == {}  # Adam starts over
+    lrs = [p.lr for p in tuned.run()]
+    assert lrs[0] == pytest.approx(cfg.lr / cfg.warmup_steps)  # and so does the warm-up
+    state = read_checkpoint(tmp_path / "b").state
+    assert state.step == first_state.step and state.jobs == 1
+    card = json.loads((tmp_path / "b" / "model.json").read_text())
+    assert card["gpu_minutes"] == first_state.gpu_minutes  # 0 on the CPU, but carried over
+
+    other = tiny_config(dataset, epochs=1, init_weights=str(tmp_path / "a" / "model"))
+    other = other.replace(model={**other.model, "architecture": "graph_transformer"})
+    with pytest.raises(
+        ConfigError, match=r"init_weights: .* is a meshgraphnet, but model names graph_transformer"
+    ):
+        Trainer(other, tmp_path / "c", CPU)
+
+
 def test_config_errors_name_the_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown field"):
         TrainConfig.from_dict({"model": TINY_MODEL, "data": "d", "epochs": 1, "lr_max": 1})
@@ -269,6 +297,8 @@ def test_shipped_configs_parse() -> None:
     for path in configs:
         cfg = TrainConfig.load(path)
         Simulator.from_config(SimulatorConfig.from_dict(cfg.model))
+        if cfg.init_weights is not None:  # the model it starts from ships too
+            assert Simulator.load(cfg.init_path).card.architecture == cfg.model["architecture"]
 
 
 @pytest.mark.slow

@@ -107,12 +107,16 @@ def merge_envelopes(a: TrainingEnvelope, b: TrainingEnvelope) -> TrainingEnvelop
 def _initial_weights(config: TrainConfig, device: torch.device) -> Simulator:
     """The model ``init_weights`` names, checked against the config's architecture."""
     simulator = Simulator.load(config.init_path, device)
-    wanted = SimulatorConfig.from_dict(config.model).architecture
-    if simulator.card.architecture != wanted:
+    wanted = SimulatorConfig.from_dict(config.model)
+    card = simulator.card
+    if card.architecture != wanted.architecture:
         raise ConfigError(
-            f"init_weights: {config.init_weights} is a {simulator.card.architecture}, "
-            f"but model names {wanted}"
+            f"init_weights: {config.init_weights} is a {card.architecture}, "
+            f"but model names {wanted.architecture}"
         )
+    # The result is a new model: the config names it, and its card says where it started.
+    card.description = f"Started from {config.init_weights} ({card.name}). {card.description}"
+    card.name = wanted.name
     return simulator
 
 

@@ -268,6 +268,7 @@ def test_init_weights_starts_from_a_model_with_a_fresh_schedule(
     assert state.step == first_state.step and state.jobs == 1
     card = json.loads((tmp_path / "b" / "model.json").read_text())
     assert card["gpu_minutes"] == first_state.gpu_minutes  # 0 on the CPU, but carried over
+    assert card["name"] == TINY_MODEL["name"] and card["description"].startswith("Started from a/")
 
     other = tiny_config(dataset, epochs=1, init_weights=str(tmp_path / "a" / "model"))
     other = other.replace(model={**other.model, "architecture": "graph_transformer"})

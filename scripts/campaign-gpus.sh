@@ -9,7 +9,7 @@
 # CAMPAIGN_MINUTES bounds each job as in campaign.sh. Exits non-zero if any job failed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-: "${OUT:?set OUT to the folder that that receives the outputs of the jobs}"
+: "${OUT:?set OUT to the folder that receives the outputs of the jobs}"
 PY="${PYTHON:-python3}"
 JOBS=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do

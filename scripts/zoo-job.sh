@@ -37,7 +37,7 @@ NGPU=1
 gpu() { echo $(($1 % NGPU)); }  # the GPU of the i-th concurrent job
 cores() { local n=$(($(nproc) - $1)); echo $((n > 1 ? n : 1)); }  # all cores but $1
 export PYTHONUNBUFFERED=1
-[ -d .carry/lib ] && 
+
 log() { echo "[$(date -u +%H:%M:%S) +${SECONDS}s] $*" | tee -a "$LOGS/job.log"; }
 left() { awk -v m="$JOB_MINUTES" -v s="$SECONDS" -v k="${1:-0}" 'BEGIN { printf "%.2f", m - s / 60 - k }'; }
 

@@ -255,6 +255,9 @@ def test_init_weights_starts_from_a_model_with_a_fresh_schedule(
     first = Trainer(tiny_config(dataset, epochs=1), tmp_path / "a", CPU)
     list(first.run())
     first_state = read_checkpoint(tmp_path / "a").state
+    card_path = tmp_path / "a" / "model.json"
+    card = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps(card | {"gpu_minutes": 2.5}))  # as if trained on a GPU
     # A path relative to the config file, as a config in configs/ would write it.
     cfg = tiny_config(dataset, epochs=1, init_weights="a/model").replace(base_dir=tmp_path)
     tuned = Trainer(cfg, tmp_path / "b", CPU)
@@ -267,7 +270,7 @@ def test_init_weights_starts_from_a_model_with_a_fresh_schedule(
     state = read_checkpoint(tmp_path / "b").state
     assert state.step == first_state.step and state.jobs == 1
     card = json.loads((tmp_path / "b" / "model.json").read_text())
-    assert card["gpu_minutes"] == first_state.gpu_minutes  # 0 on the CPU, but carried over
+    assert card["gpu_minutes"] == 2.5  # the CPU run adds none, the start's minutes carry over
     assert card["name"] == TINY_MODEL["name"] and card["description"].startswith("Started from a/")
 
     other = tiny_config(dataset, epochs=1, init_weights=str(tmp_path / "a" / "model"))

@@ -97,22 +97,23 @@ class TrainConfig:
         if self.time_minutes is not None and not self.time_minutes > 0:
             raise ConfigError(f"time_minutes: must be positive, got {self.time_minutes!r}")
 
-    @property
-    def data_dir(self) -> Path:
-        path = Path(self.data).expanduser()
+    def _from_config_dir(self, value: str) -> Path:
+        """A path the config file gives: relative ones are relative to the file."""
+        path = Path(value).expanduser()
         if not path.is_absolute() and self.base_dir is not None:
             path = self.base_dir / path
         return path
 
     @property
+    def data_dir(self) -> Path:
+        return self._from_config_dir(self.data)
+
+    @property
     def init_path(self) -> str | Path | None:
         """``init_weights`` as ``Simulator.load`` takes it: a bare name stays a zoo name."""
-        if self.init_weights is None:
-            return None
-        path = Path(self.init_weights).expanduser()
-        if path.parent != Path(".") and not path.is_absolute() and self.base_dir is not None:
-            return self.base_dir / path
-        return self.init_weights
+        if self.init_weights is None or Path(self.init_weights).parent == Path("."):
+            return self.init_weights
+        return self._from_config_dir(self.init_weights)
 
     def replace(self, **changes: Any) -> TrainConfig:
         from dataclasses import replace

@@ -115,8 +115,13 @@ def _initial_weights(config: TrainConfig, device: torch.device) -> Simulator:
             f"but model names {wanted.architecture}"
         )
     # The result is a new model: the config names it, and its card says where it started.
-    card.description = f"Started from {config.init_weights} ({card.name}). {card.description}"
+    # The start's measurements describe other weights, so none of them carry over (its
+    # settings, such as the projection's pressure, do until an evaluation changes them).
+    card.description = (
+        f"Started from {config.init_weights} ({card.name}), whose card said: {card.description}"
+    )
     card.name = wanted.name
+    card.metrics = {}
     return simulator
 
 

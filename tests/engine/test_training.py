@@ -257,7 +257,10 @@ def test_init_weights_starts_from_a_model_with_a_fresh_schedule(
     first_state = read_checkpoint(tmp_path / "a").state
     card_path = tmp_path / "a" / "model.json"
     card = json.loads(card_path.read_text())
-    card_path.write_text(json.dumps(card | {"gpu_minutes": 2.5}))  # as if trained on a GPU
+    # As if trained on a GPU and evaluated: the minutes carry over, the measurements do not.
+    card_path.write_text(
+        json.dumps(card | {"gpu_minutes": 2.5, "metrics": {"velocity_rmse_rel": 0.3}})
+    )
     # A path relative to the config file, as a config in configs/ would write it.
     cfg = tiny_config(dataset, epochs=1, init_weights="a/model").replace(base_dir=tmp_path)
     tuned = Trainer(cfg, tmp_path / "b", CPU)
@@ -272,6 +275,7 @@ def test_init_weights_starts_from_a_model_with_a_fresh_schedule(
     card = json.loads((tmp_path / "b" / "model.json").read_text())
     assert card["gpu_minutes"] == 2.5  # the CPU run adds none, the start's minutes carry over
     assert card["name"] == TINY_MODEL["name"] and card["description"].startswith("Started from a/")
+    assert card["metrics"] == {}
 
     other = tiny_config(dataset, epochs=1, init_weights=str(tmp_path / "a" / "model"))
     other = other.replace(model={**other.model, "architecture": "graph_transformer"})

@@ -9,7 +9,13 @@ import torch
 
 from engine.data.trajectory import Trajectory
 from engine.errors import DataFormatError
-from engine.evaluation.metrics import field_rmse, force_errors, force_stats, relative_rmse
+from engine.evaluation.metrics import (
+    field_rmse,
+    force_errors,
+    force_stats,
+    relative_rmse,
+    wake_stats,
+)
 from engine.geometry.mesh import TunnelMesh
 from engine.nodetypes import NodeType
 from engine.rollout.reference import trajectory_mesh, trajectory_scenario
@@ -64,7 +70,8 @@ def compare(
 
     Fields are compared over the steps both trajectories have (a diverged rollout is shorter),
     on the computed nodes only. One-step errors need the model; without it they are omitted.
-    Force statistics use the tail after ``settle_fraction`` of the common steps.
+    Force statistics and the phase-blind wake measures use the tail after ``settle_fraction``
+    of the common steps.
     """
     if reference.num_nodes != prediction.num_nodes or not np.array_equal(
         reference.node_type, prediction.node_type
@@ -91,6 +98,9 @@ def compare(
         "reynolds": scenario.reynolds,
         "rollout_rmse": rollout,
         "rollout_rmse_relative": relative_rmse(rollout, speed, density),
+        "wake": wake_stats(
+            reference.velocity[1:steps], prediction.velocity[1:steps], speed, mask, settle_fraction
+        ),
     }
     if simulator is not None:
         mesh = trajectory_mesh(reference, scenario)

@@ -110,6 +110,10 @@ def summarise(cases: list[dict[str, Any]]) -> dict[str, Any]:
         "one_step_velocity_rmse_rel": _mean(
             [c["one_step_rmse_relative"]["velocity"] for c in compared]
         ),
+        "mean_flow_velocity_rmse_rel": _mean(
+            [c["wake"]["mean_flow_velocity_rmse_relative"] for c in compared]
+        ),
+        "fluctuation_ratio": _mean([c["wake"]["fluctuation_ratio"] for c in compared]),
         "shedding_obstacles": len(shedding),
         "cd_mean_error": _mean([f["error"]["cd_mean"] for f in shedding]),
         "cl_amplitude_error": _mean([f["error"]["cl_amplitude"] for f in shedding]),
@@ -150,27 +154,36 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.2f}"
 
 
+def _ratio(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
+
+
 def markdown_table(cases: list[dict[str, Any]], mean: dict[str, Any]) -> str:
     """The issue-7 table: errors in % of Ū (velocity), ρŪ² (pressure) or of the solver's value."""
     head_row = (
         "| case | nodes | steps | velocity RMSE %Ū | pressure RMSE %ρŪ² | one-step %Ū "
+        "| mean-flow RMSE %Ū | fluctuation ratio "
         "| c_D mean err % | c_L amp. err % | St err % | diverged at |"
     )
-    lines = [head_row, "|" + "---|" * 10]
+    lines = [head_row, "|" + "---|" * 12]
     for c in cases:
         rel = c.get("rollout_rmse_relative", {})
         one = c.get("one_step_rmse_relative", {})
         shedding = [f for f in c.get("forces", []) if f["reference"]["shedding"]]
         err = shedding[0]["error"] if shedding else {}
+        wake = c.get("wake", {})
         lines.append(
             f"| {c['case']} | {c['nodes']} | {c['steps']} | {_pct(rel.get('velocity'))} "
-            f"| {_pct(rel.get('p'))} | {_pct(one.get('velocity'))} | {_pct(err.get('cd_mean'))} "
+            f"| {_pct(rel.get('p'))} | {_pct(one.get('velocity'))} "
+            f"| {_pct(wake.get('mean_flow_velocity_rmse_relative'))} "
+            f"| {_ratio(wake.get('fluctuation_ratio'))} | {_pct(err.get('cd_mean'))} "
             f"| {_pct(err.get('cl_amplitude'))} | {_pct(err.get('strouhal'))} "
             f"| {c['diverged_at'] if c['diverged_at'] is not None else '—'} |"
         )
     lines.append(
         f"| **mean** ({mean['cases']} cases) | | | {_pct(mean['velocity_rmse_rel'])} "
         f"| {_pct(mean['pressure_rmse_rel'])} | {_pct(mean['one_step_velocity_rmse_rel'])} "
+        f"| {_pct(mean['mean_flow_velocity_rmse_rel'])} | {_ratio(mean['fluctuation_ratio'])} "
         f"| {_pct(mean['cd_mean_error'])} | {_pct(mean['cl_amplitude_error'])} "
         f"| {_pct(mean['strouhal_error'])} | {mean['diverged']} diverged |"
     )

@@ -40,6 +40,45 @@ def field_rmse(
     }
 
 
+# A wake whose velocity fluctuates by less than this fraction of Ū (RMS over the computed
+# nodes) is steady: a fluctuation ratio against it would divide noise by noise.
+UNSTEADY_FLUCTUATION = 0.01
+
+
+def wake_stats(
+    ref_velocity: np.ndarray,
+    pred_velocity: np.ndarray,
+    speed: float,
+    mask: np.ndarray | None = None,
+    settle_fraction: float = 0.5,
+) -> dict[str, float | None]:
+    """Phase-blind measures of the settled flow, next to the all-rollout RMSE.
+
+    A vortex street shed at a slightly wrong frequency drifts out of phase, and the pointwise
+    RMSE then charges it twice per period, more than a prediction that has decayed to the mean
+    flow and sheds nothing. These two numbers separate the cases: the RMSE of the time-averaged
+    velocity (the mean flow, blind to phase) and the ratio of the predicted to the reference
+    velocity fluctuation about those means (1 is right, near 0 a damped wake; None where the
+    reference is steady). Both over the tail after ``settle_fraction``, like the forces.
+    """
+    if mask is not None:
+        ref_velocity, pred_velocity = ref_velocity[:, mask], pred_velocity[:, mask]
+    start = int(len(ref_velocity) * settle_fraction)
+    ref = ref_velocity[start:].astype(np.float64)
+    pred = pred_velocity[start:].astype(np.float64)
+    if len(ref) == 0:
+        raise ValueError("no steps left after the settling part")
+    ref_mean, pred_mean = ref.mean(axis=0), pred.mean(axis=0)
+    ref_fluctuation = math.sqrt(float(((ref - ref_mean) ** 2).mean()))
+    pred_fluctuation = math.sqrt(float(((pred - pred_mean) ** 2).mean()))
+    unsteady = ref_fluctuation > UNSTEADY_FLUCTUATION * speed
+    return {
+        "mean_flow_velocity_rmse_relative": math.sqrt(float(((pred_mean - ref_mean) ** 2).mean()))
+        / speed,
+        "fluctuation_ratio": pred_fluctuation / ref_fluctuation if unsteady else None,
+    }
+
+
 def relative_rmse(rmse: dict[str, float], speed: float, density: float) -> dict[str, float]:
     """RMSEs made dimensionless: velocities by the mean inflow speed Ū, pressure by ρŪ²."""
     return {k: v / (density * speed**2) if k == "p" else v / speed for k, v in rmse.items()}

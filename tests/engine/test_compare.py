@@ -13,7 +13,7 @@ from engine.cli import main
 from engine.data.trajectory import Trajectory
 from engine.errors import DataFormatError
 from engine.evaluation.compare import compare
-from engine.evaluation.metrics import dominant_frequency, field_rmse, force_stats
+from engine.evaluation.metrics import dominant_frequency, field_rmse, force_stats, wake_stats
 from engine.geometry import build_tunnel_mesh
 from engine.geometry.mesh import TunnelMesh
 from engine.nodetypes import NodeType
@@ -73,6 +73,34 @@ def test_field_rmse_pools_and_masks() -> None:
     rmse = field_rmse(ref_v, pred_v, ref_p, pred_p, mask)
     assert rmse["u"] == pytest.approx(0.3) and rmse["v"] == pytest.approx(0.0)
     assert rmse["velocity"] == pytest.approx(0.3 / math.sqrt(2)) and rmse["p"] == pytest.approx(2)
+
+
+def test_wake_stats_tell_a_drifting_street_from_a_damped_one() -> None:
+    """The double penalty: pointwise RMSE prefers a dead wake to one shed slightly too fast."""
+    x = np.linspace(0.0, 4.0, 400)
+    t = np.arange(600)[:, None] * 0.01
+
+    def street(omega: float, amplitude: float = 0.3) -> np.ndarray:
+        velocity = np.zeros((len(t), len(x), 2))
+        velocity[..., 0] = 1.0 + amplitude * np.sin(2.0 * x - omega * t)
+        velocity[..., 1] = amplitude * np.cos(2.0 * x - omega * t)
+        return velocity
+
+    reference, drifting, damped = street(6.0), street(6.6), street(6.0, amplitude=0.0)
+    pressure = np.zeros(reference.shape[:2])
+
+    def rmse(prediction: np.ndarray) -> float:
+        return field_rmse(reference, prediction, pressure, pressure)["velocity"]
+
+    assert rmse(damped) < rmse(drifting)  # the all-rollout RMSE ranks the dead wake first
+    drift, dead = wake_stats(reference, drifting, 1.0), wake_stats(reference, damped, 1.0)
+    assert drift["fluctuation_ratio"] == pytest.approx(1.0, abs=0.02)
+    assert dead["fluctuation_ratio"] == pytest.approx(0.0, abs=1e-12)
+    for stats in (drift, dead):  # both have the right mean flow
+        assert stats["mean_flow_velocity_rmse_relative"] < 0.05
+    steady = wake_stats(damped, drifting, 1.0)
+    assert steady["fluctuation_ratio"] is None  # nothing to compare a fluctuation with
+    assert steady["mean_flow_velocity_rmse_relative"] < 0.05
 
 
 @pytest.fixture(scope="module")

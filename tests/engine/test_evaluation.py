@@ -70,8 +70,11 @@ def test_evaluate_yields_cases_then_the_mean(testset: Path, model: Path) -> None
     assert mean["velocity_rmse_rel"] == pytest.approx(expected)
     # too short to shed: force errors are not averaged over non-shedding cases
     assert mean["shedding_obstacles"] == 0 and mean["strouhal_error"] is None
+    expected = sum(c["wake"]["mean_flow_velocity_rmse_relative"] for c in cases) / 2
+    assert mean["mean_flow_velocity_rmse_rel"] == pytest.approx(expected)
     table = markdown_table(cases, mean).splitlines()
     assert len(table) == 2 + 2 + 1 and table[-1].startswith("| **mean** (2 cases)")
+    assert all(row.count("|") == 13 for row in table)  # 12 columns in every row
 
 
 def test_steps_are_capped_by_the_reference(testset: Path, model: Path) -> None:

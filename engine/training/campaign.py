@@ -119,6 +119,25 @@ def _evaluate(trainer: Trainer, files: list[Path], steps: int, deadline: float) 
     return {"mean": summarise(cases), "cases": compact} if cases else {}
 
 
+def schedule_note(config: TrainConfig, train_seconds: float, window_minutes: float) -> str | None:
+    """Why a job will stop training early, when its campaign's schedule ends inside it.
+
+    ``time_minutes`` is the whole campaign's schedule, so a chained job can find most of it
+    spent and train for a fraction of its GPU time (a 2026-11-30 job trained 88 s of 5 min).
+    Saying so at the start lets whoever chains the jobs raise ``time_minutes`` instead.
+    """
+    if config.time_minutes is None:
+        return None
+    left = max(0.0, config.time_minutes - train_seconds / 60.0)
+    if left >= window_minutes:
+        return None
+    return (
+        f"campaign: {left:.1f} of the schedule's {config.time_minutes:g} minutes are left, so "
+        f"this job stops training {window_minutes - left:.1f} minutes before its deadline; "
+        "raise time_minutes in the config to train for the whole job"
+    )
+
+
 def run_job(job: CampaignJob) -> dict[str, Any]:
     """Run one campaign job; returns (and writes) its metrics."""
     start = time.monotonic()
@@ -139,6 +158,10 @@ def run_job(job: CampaignJob) -> dict[str, Any]:
         trainer = Trainer(
             config, job.out, join_world(), resume=job.resume, deadline=end - 60.0 * job.eval_minutes
         )
+        window = (end - 60.0 * job.eval_minutes - time.monotonic()) / 60.0
+        note = schedule_note(config, trainer.state.train_seconds, window)
+        if note:
+            print(note, file=sys.stderr)
         reports = list(trainer.run())
     except SlipstreamError as exc:
         # Say why in the job's output too: a chained campaign reads metrics.json, not stderr.
@@ -170,6 +193,7 @@ def run_job(job: CampaignJob) -> dict[str, Any]:
         "final_loss": None if last is None else last.loss,
         "final_lr": None if last is None else last.lr,
         "schedule_fraction": None if last is None else last.fraction,
+        "schedule_note": note,
         "evaluation": evaluation,
         "testset": str(job.testset) if job.testset else "this job's valid + test splits",
         "seconds": {"training": trained_at - start, "total": time.monotonic() - start},

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.training.campaign import CampaignJob, run_job
+from engine.training.campaign import CampaignJob, run_job, schedule_note
 from engine.training.checkpoint import read_checkpoint
 from engine.training.config import TrainConfig
 
@@ -70,3 +70,13 @@ def test_campaign_refuses_a_resume_folder_that_is_not_there(
     assert status != 0
     assert f"--resume {missing}: no such folder" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_job_whose_schedule_ends_early_says_so() -> None:
+    config = TrainConfig.load(CONFIG).replace(time_minutes=13.0, epochs=None)
+    assert schedule_note(config, train_seconds=0.0, window_minutes=6.0) is None
+    assert schedule_note(config, train_seconds=7 * 60.0, window_minutes=6.0) is None  # 6 left
+    note = schedule_note(config, train_seconds=12.5 * 60.0, window_minutes=5.0)
+    assert note is not None
+    assert "0.5 of the schedule's 13 minutes" in note and "4.5 minutes before" in note
+    assert schedule_note(config.replace(time_minutes=None, epochs=3), 1e6, 5.0) is None

@@ -40,6 +40,18 @@ def field_rmse(
     }
 
 
+def settled(samples: np.ndarray, settle_fraction: float) -> np.ndarray:
+    """The samples after the first ``settle_fraction`` of them, as float64.
+
+    The start-up transient is not part of the answer a user wants; the forces and the wake
+    measures both take the tail this returns, so they always describe the same window.
+    """
+    tail = np.asarray(samples)[int(len(samples) * settle_fraction) :].astype(np.float64)
+    if len(tail) == 0:
+        raise ValueError("no samples left after the settling part")
+    return tail
+
+
 # A wake whose velocity fluctuates by less than this fraction of Ū (RMS over the computed
 # nodes) is steady: a fluctuation ratio against it would divide noise by noise.
 UNSTEADY_FLUCTUATION = 0.01
@@ -63,11 +75,7 @@ def wake_stats(
     """
     if mask is not None:
         ref_velocity, pred_velocity = ref_velocity[:, mask], pred_velocity[:, mask]
-    start = int(len(ref_velocity) * settle_fraction)
-    ref = ref_velocity[start:].astype(np.float64)
-    pred = pred_velocity[start:].astype(np.float64)
-    if len(ref) == 0:
-        raise ValueError("no steps left after the settling part")
+    ref, pred = settled(ref_velocity, settle_fraction), settled(pred_velocity, settle_fraction)
     ref_mean, pred_mean = ref.mean(axis=0), pred.mean(axis=0)
     ref_fluctuation = math.sqrt(float(((ref - ref_mean) ** 2).mean()))
     pred_fluctuation = math.sqrt(float(((pred - pred_mean) ** 2).mean()))
@@ -126,14 +134,11 @@ def force_stats(
 ) -> ForceStats:
     """Statistics of (c_D, c_L) samples [T, 2] after dropping the first ``settle_fraction``.
 
-    The start-up transient is not part of the answer a user wants; the periodic part is taken as
-    the tail of the run. When the lift oscillates, the mean drag is taken over a whole number of
-    periods so it does not depend on the phase at which the record stops.
+    The periodic part is taken as the tail of the run (:func:`settled`). When the lift
+    oscillates, the mean drag is taken over a whole number of periods so it does not depend on
+    the phase at which the record stops.
     """
-    coefficients = np.asarray(coefficients, dtype=np.float64)
-    tail = coefficients[int(len(coefficients) * settle_fraction) :]
-    if len(tail) == 0:
-        raise ValueError("no samples left after the settling part")
+    tail = settled(coefficients, settle_fraction)
     cd, cl = tail[:, 0], tail[:, 1]
     amplitude = 0.5 * float(cl.max() - cl.min())
     freq = dominant_frequency(cl, dt)

@@ -124,7 +124,7 @@ def schedule_note(config: TrainConfig, train_seconds: float, window_minutes: flo
 
     ``time_minutes`` is the whole campaign's schedule, so a chained job can find most of it
     spent and train for a fraction of its GPU time (a 2026-11-30 job trained 88 s of 5 min).
-    Saying so at the start lets whoever chains the jobs raise ``time_minutes`` instead.
+    Saying so when training starts lets whoever chains the jobs raise ``time_minutes`` instead.
     """
     if config.time_minutes is None:
         return None
@@ -158,11 +158,25 @@ def run_job(job: CampaignJob) -> dict[str, Any]:
         trainer = Trainer(
             config, job.out, join_world(), resume=job.resume, deadline=end - 60.0 * job.eval_minutes
         )
-        window = (end - 60.0 * job.eval_minutes - time.monotonic()) / 60.0
-        note = schedule_note(config, trainer.state.train_seconds, window)
-        if note:
-            print(note, file=sys.stderr)
-        reports = list(trainer.run())
+
+        def judge_schedule() -> str | None:
+            window = (end - 60.0 * job.eval_minutes - time.monotonic()) / 60.0
+            found = schedule_note(config, trainer.state.train_seconds, window)
+            if found:
+                print(found, file=sys.stderr)
+            return found
+
+        # Judged at the first step, once the data wait is over: the wait comes off the job's
+        # training window too (judged before it, a 2026-11-30 job warned of a shortfall that
+        # the wait had already absorbed). A schedule spent before any step is judged after.
+        reports = []
+        note = None
+        for report in trainer.run():
+            if not reports:
+                note = judge_schedule()
+            reports.append(report)
+        if not reports:
+            note = judge_schedule()
     except SlipstreamError as exc:
         # Say why in the job's output too: a chained campaign reads metrics.json, not stderr.
         failure = {

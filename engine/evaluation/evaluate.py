@@ -115,6 +115,9 @@ def summarise(cases: list[dict[str, Any]]) -> dict[str, Any]:
         ),
         "fluctuation_ratio": _mean([c["wake"]["fluctuation_ratio"] for c in compared]),
         "shedding_obstacles": len(shedding),
+        # Of those, the ones whose learned wake sheds too: a dead wake has no Strouhal error to
+        # average, so without this count a model whose wakes died would read as accurate.
+        "shedding_in_rollout": sum(bool(f["prediction"]["shedding"]) for f in shedding),
         "cd_mean_error": _mean([f["error"]["cd_mean"] for f in shedding]),
         "cl_amplitude_error": _mean([f["error"]["cl_amplitude"] for f in shedding]),
         "strouhal_error": _mean([f["error"]["strouhal"] for f in shedding]),
@@ -158,6 +161,12 @@ def _ratio(x: float | None) -> str:
     return "—" if x is None else f"{x:.2f}"
 
 
+def _shed(mean: dict[str, Any]) -> str:
+    if not mean["shedding_obstacles"]:
+        return ""
+    return f"; {mean['shedding_in_rollout']} of {mean['shedding_obstacles']} wakes shed"
+
+
 def markdown_table(cases: list[dict[str, Any]], mean: dict[str, Any]) -> str:
     """The issue-7 table: errors in % of Ū (velocity), ρŪ² (pressure) or of the solver's value."""
     head_row = (
@@ -185,6 +194,6 @@ def markdown_table(cases: list[dict[str, Any]], mean: dict[str, Any]) -> str:
         f"| {_pct(mean['pressure_rmse_rel'])} | {_pct(mean['one_step_velocity_rmse_rel'])} "
         f"| {_pct(mean['mean_flow_velocity_rmse_rel'])} | {_ratio(mean['fluctuation_ratio'])} "
         f"| {_pct(mean['cd_mean_error'])} | {_pct(mean['cl_amplitude_error'])} "
-        f"| {_pct(mean['strouhal_error'])} | {mean['diverged']} diverged |"
+        f"| {_pct(mean['strouhal_error'])} | {mean['diverged']} diverged{_shed(mean)} |"
     )
     return "\n".join(lines)

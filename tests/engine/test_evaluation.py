@@ -10,7 +10,7 @@ import torch
 
 from engine.cli import main
 from engine.data.trajectory import Trajectory
-from engine.evaluation.evaluate import evaluate, markdown_table
+from engine.evaluation.evaluate import evaluate, markdown_table, summarise
 from engine.geometry import build_tunnel_mesh
 from engine.models.card import ModelCard
 from engine.models.simulator import Simulator, SimulatorConfig
@@ -162,3 +162,39 @@ def test_evaluate_command_files_a_side_measurement_under_a_key(
     assert stored["diverged_at"] == {}
     no_update = ["evaluate", "--model", str(model), "--testset", str(testset), "--card-key", "x"]
     assert main(no_update) == 2  # a key without --update-card is refused
+
+
+def _case(name: str, forces: list[tuple[bool, bool, float | None]]) -> dict:
+    """A compared case as evaluate_case returns it; forces: (solver, rollout shed; St error)."""
+    return {
+        "case": name,
+        "nodes": 10,
+        "steps": 5,
+        "diverged_at": None,
+        "rollout_rmse_relative": {"velocity": 0.1, "p": 0.2},
+        "one_step_rmse_relative": {"velocity": 0.01},
+        "wake": {"mean_flow_velocity_rmse_relative": 0.05, "fluctuation_ratio": None},
+        "forces": [
+            {
+                "obstacle": i,
+                "reference": {"shedding": ref},
+                "prediction": {"shedding": pred},
+                "error": {"cd_mean": 0.1, "cl_amplitude": 0.2, "strouhal": st},
+            }
+            for i, (ref, pred, st) in enumerate(forces)
+        ],
+    }
+
+
+def test_the_mean_counts_the_wakes_that_died() -> None:
+    """A dead wake has no Strouhal error to average; the count keeps it from reading as accurate."""
+    cases = [
+        _case("street", [(True, True, 0.02)]),
+        _case("tandem", [(True, False, None), (True, True, 0.3)]),
+        _case("airfoil", [(False, False, None)]),  # steady in the solver: not counted at all
+    ]
+    mean = summarise(cases)
+    assert mean["shedding_obstacles"] == 3 and mean["shedding_in_rollout"] == 2
+    assert mean["strouhal_error"] == pytest.approx(0.16)  # over the two that shed
+    last = markdown_table(cases, mean).splitlines()[-1]
+    assert last.endswith("| 0 diverged; 2 of 3 wakes shed |") and last.count("|") == 13

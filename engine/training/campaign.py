@@ -28,7 +28,7 @@ from engine.evaluation.evaluate import evaluate_case, summarise
 from engine.training.checkpoint import STATE_NAME, read_checkpoint
 from engine.training.config import TrainConfig
 from engine.training.distributed import join_world
-from engine.training.trainer import Trainer
+from engine.training.trainer import Progress, Trainer
 
 METRICS_NAME = "metrics.json"
 MAX_FILE_BYTES = 16 * 2**20  # what a job may hand back per file
@@ -169,7 +169,7 @@ def run_job(job: CampaignJob) -> dict[str, Any]:
         # Judged at the first step, once the data wait is over: the wait comes off the job's
         # training window too (judged before it, a 2026-11-30 job warned of a shortfall that
         # the wait had already absorbed). A schedule spent before any step is judged after.
-        reports = []
+        reports: list[Progress] = []
         note = None
         for report in trainer.run():
             if not reports:

@@ -28,7 +28,7 @@ from engine.evaluation.evaluate import evaluate_case, summarise
 from engine.training.checkpoint import STATE_NAME, read_checkpoint
 from engine.training.config import TrainConfig
 from engine.training.distributed import join_world
-from engine.training.trainer import Progress, Trainer
+from engine.training.trainer import Trainer
 
 METRICS_NAME = "metrics.json"
 MAX_FILE_BYTES = 16 * 2**20  # what a job may hand back per file
@@ -158,25 +158,16 @@ def run_job(job: CampaignJob) -> dict[str, Any]:
         trainer = Trainer(
             config, job.out, join_world(), resume=job.resume, deadline=end - 60.0 * job.eval_minutes
         )
-
-        def judge_schedule() -> str | None:
-            window = (end - 60.0 * job.eval_minutes - time.monotonic()) / 60.0
-            found = schedule_note(config, trainer.state.train_seconds, window)
-            if found:
-                print(found, file=sys.stderr)
-            return found
-
-        # Judged at the first step, once the data wait is over: the wait comes off the job's
+        # Judged after the first step, once the data wait is over: the wait comes off the job's
         # training window too (judged before it, a 2026-11-30 job warned of a shortfall that
-        # the wait had already absorbed). A schedule spent before any step is judged after.
-        reports: list[Progress] = []
-        note = None
-        for report in trainer.run():
-            if not reports:
-                note = judge_schedule()
-            reports.append(report)
-        if not reports:
-            note = judge_schedule()
+        # the wait had already absorbed). A schedule spent before any step yields none.
+        steps = trainer.run()
+        first = next(steps, None)
+        window = (end - 60.0 * job.eval_minutes - time.monotonic()) / 60.0
+        note = schedule_note(config, trainer.state.train_seconds, window)
+        if note:
+            print(note, file=sys.stderr)
+        reports = ([] if first is None else [first]) + list(steps)
     except SlipstreamError as exc:
         # Say why in the job's output too: a chained campaign reads metrics.json, not stderr.
         failure = {

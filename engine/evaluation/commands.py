@@ -33,10 +33,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="roll a model out over a test set and tabulate its errors",
         description="Rollouts from each test trajectory's first frame; per-case and mean "
-        "RMSE, force and Strouhal errors on shedding cases, divergence.",
+        "RMSE, force and Strouhal errors on shedding cases, divergence. With --from-json, the "
+        "table and card of an evaluation saved elsewhere (say, on a GPU machine) instead.",
     )
     p.add_argument("--model", required=True, help="model name (assets/models/) or file path")
-    p.add_argument("--testset", type=Path, required=True, help="folder of test trajectories")
+    p.add_argument("--testset", type=Path, help="folder of test trajectories")
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        help="reuse the results an earlier `evaluate --json` saved for this model instead of "
+        "rolling out (with --update-card: store them in the card)",
+    )
     p.add_argument("--steps", type=int, default=600, help="compared steps per case (600)")
     p.add_argument(
         "--long-steps",
@@ -123,20 +130,39 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from engine.errors import ConfigError
-    from engine.evaluation.evaluate import evaluate, markdown_table
-    from engine.models import zoo
-    from engine.models.card import ModelCard
-    from engine.models.simulator import Simulator
-    from engine.training.distributed import pick_device
+    from engine.evaluation.evaluate import markdown_table
 
     if args.card_key is not None and not args.update_card:
         raise ConfigError("--card-key needs --update-card")
+    if (args.testset is None) == (args.from_json is None):
+        raise ConfigError("evaluate: give --testset to roll out, or --from-json to reuse results")
+    if args.from_json is not None:
+        if args.no_projection or args.projection_pressure is not None:
+            raise ConfigError(
+                "--from-json: the saved results already say how their steps were projected"
+            )
+        results = _saved_results(args.from_json, args.model)
+    else:
+        results = _roll_out(args)
+    print(markdown_table(results["cases"], results["mean"]))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if args.update_card:
+        _store_in_card(args.model, results, args.card_key)
+    return 0
+
+
+def _roll_out(args: argparse.Namespace) -> dict[str, Any]:
+    """Evaluate the model on the test set; the results as ``--json`` writes them."""
+    from engine.evaluation.evaluate import evaluate
+    from engine.models.simulator import Simulator
+    from engine.training.distributed import pick_device
+
     device = pick_device(args.device)
     simulator = Simulator.load(args.model, device)
     simulator.project_steps = not args.no_projection
     if args.projection_pressure is not None:
         simulator.card.projection_pressure = args.projection_pressure == "on"
-    pressure_term = simulator.adds_projection_pressure
     cases: list[dict[str, Any]] = []
     mean: dict[str, Any] = {}
     for item in evaluate(
@@ -152,38 +178,65 @@ def run_evaluate(args: argparse.Namespace) -> int:
         else:
             cases.append(item)
             print(f"{item['case']}: done", file=sys.stderr)
-    print(markdown_table(cases, mean))
-    results = {
+    return {
         "model": simulator.card.name,
         "testset": str(args.testset),
         "steps": args.steps,
         "long_steps": args.long_steps,
         "mass_projection": simulator.project_steps,
-        "projection_pressure": pressure_term,
+        "projection_pressure": simulator.adds_projection_pressure,
         "device": str(device),
         "cases": cases,
         "mean": mean,
     }
-    if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    if args.update_card:
-        card_path = zoo.model_files(args.model)[1]
-        # Re-read: another evaluation of the same model may have stored its metrics meanwhile.
-        card = ModelCard.load(card_path)
-        measured = {
-            "testset": args.testset.name,
-            "steps": args.steps,
-            "long_steps": args.long_steps,
-            "mass_projection": simulator.project_steps,
-            "projection_pressure": pressure_term,
-            **mean,
-            "diverged_at": {c["case"]: c["diverged_at"] for c in cases if c["diverged_at"]},
-        }
-        if args.card_key:
-            # A side measurement (another set, another setting) does not change what ships.
-            card.metrics = {**card.metrics, args.card_key: measured}
-        else:
-            card.projection_pressure = simulator.card.projection_pressure
-            card.metrics = {**card.metrics, **measured}
-        card.save(card_path)
-    return 0
+
+
+def _saved_results(path: Path, model: str) -> dict[str, Any]:
+    """Results an earlier ``evaluate --json`` wrote, checked to be this model's."""
+    from engine.errors import ConfigError
+    from engine.models import zoo
+    from engine.models.card import ModelCard
+
+    try:
+        results = json.loads(path.read_text())
+        keys = ("model", "testset", "steps", "long_steps", "mass_projection", "cases", "mean")
+        missing = [k for k in (*keys, "projection_pressure") if k not in results]
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"--from-json {path}: not readable evaluation results ({exc})") from exc
+    if missing:
+        raise ConfigError(f"--from-json {path}: not `evaluate --json` results (no {missing[0]})")
+    name = ModelCard.load(zoo.model_files(model)[1]).name
+    if results["model"] != name:
+        raise ConfigError(
+            f"--from-json {path}: these results are {results['model']}'s, not {name}'s"
+        )
+    return results
+
+
+def _store_in_card(model: str, results: dict[str, Any], card_key: str | None) -> None:
+    """Store an evaluation's mean in the model's card: as its headline, which also sets the
+    card's projection pressure to the measured one, or as a side measurement under a key."""
+    from engine.models import zoo
+    from engine.models.card import ModelCard
+
+    card_path = zoo.model_files(model)[1]
+    # Re-read: another evaluation of the same model may have stored its metrics meanwhile.
+    card = ModelCard.load(card_path)
+    cases = results["cases"]
+    measured = {
+        "testset": Path(results["testset"]).name,
+        "steps": results["steps"],
+        "long_steps": results["long_steps"],
+        "mass_projection": results["mass_projection"],
+        "projection_pressure": results["projection_pressure"],
+        **results["mean"],
+        "diverged_at": {c["case"]: c["diverged_at"] for c in cases if c["diverged_at"]},
+    }
+    if card_key:
+        # A side measurement (another set, another setting) does not change what ships.
+        card.metrics = {**card.metrics, card_key: measured}
+    else:
+        if results["mass_projection"]:  # unprojected steps say nothing about the pressure term
+            card.projection_pressure = results["projection_pressure"]
+        card.metrics = {**card.metrics, **measured}
+    card.save(card_path)

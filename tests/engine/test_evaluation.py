@@ -164,6 +164,46 @@ def test_evaluate_command_files_a_side_measurement_under_a_key(
     assert main(no_update) == 2  # a key without --update-card is refused
 
 
+def test_saved_results_fill_the_card_as_the_rollouts_would(
+    testset: Path, model: Path, tmp_path: Path
+) -> None:
+    """Evaluated on a GPU machine, stored in the card here: the card reads the same."""
+    out = tmp_path / "gpu.json"
+    args = ["evaluate", "--model", str(model), "--steps", "4", "--device", "cpu"]
+    assert main([*args, "--testset", str(testset), "--json", str(out), "--update-card"]) == 0
+    card_path = model.with_suffix(".json")
+    measured = ModelCard.load(card_path)
+    blank = ModelCard.load(card_path)
+    blank.metrics, blank.projection_pressure = {}, True
+    blank.save(card_path)
+    assert main(["evaluate", "--model", str(model), "--from-json", str(out), "--update-card"]) == 0
+    stored = ModelCard.load(card_path)
+    assert stored.metrics == measured.metrics and stored.projection_pressure is False
+    side = ["evaluate", "--model", str(model), "--from-json", str(out), "--update-card"]
+    assert main([*side, "--card-key", "gpu"]) == 0
+    assert ModelCard.load(card_path).metrics["gpu"]["velocity_rmse_rel"] == pytest.approx(
+        json.loads(out.read_text())["mean"]["velocity_rmse_rel"]
+    )
+
+
+def test_saved_results_of_another_model_or_no_results_are_refused(
+    testset: Path, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "other.json"
+    results = {"model": "someone-else", "testset": "t", "steps": 4, "long_steps": 0}
+    results |= {"mass_projection": True, "projection_pressure": False, "cases": [], "mean": {}}
+    out.write_text(json.dumps(results))
+    before = model.with_suffix(".json").read_text()
+    base = ["evaluate", "--model", str(model), "--update-card"]
+    assert main([*base, "--from-json", str(out)]) == 2
+    assert "someone-else" in capsys.readouterr().err
+    (tmp_path / "broken.json").write_text("{not json")
+    assert main([*base, "--from-json", str(tmp_path / "broken.json")]) == 2
+    assert main(base) == 2  # neither a test set nor saved results
+    assert main([*base, "--from-json", str(out), "--testset", str(testset)]) == 2
+    assert model.with_suffix(".json").read_text() == before  # the card is untouched
+
+
 def _case(name: str, forces: list[tuple[bool, bool, float | None]]) -> dict:
     """A compared case as evaluate_case returns it; forces: (solver, rollout shed; St error)."""
     return {

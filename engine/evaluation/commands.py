@@ -191,6 +191,19 @@ def _roll_out(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# The keys `evaluate --json` writes that a card entry is made from.
+_RESULT_KEYS = (
+    "model",
+    "testset",
+    "steps",
+    "long_steps",
+    "mass_projection",
+    "projection_pressure",
+    "cases",
+    "mean",
+)
+
+
 def _saved_results(path: Path, model: str) -> dict[str, Any]:
     """Results an earlier ``evaluate --json`` wrote, checked to be this model's."""
     from engine.errors import ConfigError
@@ -199,8 +212,7 @@ def _saved_results(path: Path, model: str) -> dict[str, Any]:
 
     try:
         results = json.loads(path.read_text())
-        keys = ("model", "testset", "steps", "long_steps", "mass_projection", "cases", "mean")
-        missing = [k for k in (*keys, "projection_pressure") if k not in results]
+        missing = [key for key in _RESULT_KEYS if key not in results]
     except (OSError, ValueError, TypeError) as exc:
         raise ConfigError(f"--from-json {path}: not readable evaluation results ({exc})") from exc
     if missing:

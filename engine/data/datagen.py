@@ -128,17 +128,28 @@ def simulate_case(seed: int, index: int, out_dir: Path, steps: int | None) -> Ca
     return CaseResult(index, name, "written", time.perf_counter() - start, num_nodes)
 
 
-def recorded_failures(out_dir: Path) -> set[int]:
+def failure_log(out_dir: Path) -> list[dict]:
+    """The entries of ``failures.jsonl`` (index, name, error, seed, time), oldest first.
+
+    Why a reader: a GPU campaign's data folder is temporary, so the job copies these into its
+    metrics; without them an exit status of 1 said that a trajectory failed, not why.
+    """
     path = out_dir / FAILURES_NAME
     if not path.exists():
-        return set()
-    indices = set()
+        return []
+    entries = []
     for line in path.read_text().splitlines():
         try:
-            indices.add(int(json.loads(line)["index"]))
+            entry = json.loads(line)
+            entry["index"] = int(entry["index"])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             continue  # a torn last line from a killed run
-    return indices
+        entries.append(entry)
+    return entries
+
+
+def recorded_failures(out_dir: Path) -> set[int]:
+    return {entry["index"] for entry in failure_log(out_dir)}
 
 
 def generate(config: DatagenConfig, cancel: threading.Event | None = None) -> Iterator[CaseResult]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from engine.data.datagen import failure_log
 from engine.data.dataset import open_dataset
 from engine.errors import ConfigError, SlipstreamError
 from engine.evaluation.evaluate import evaluate_case, summarise
@@ -33,6 +34,7 @@ from engine.training.trainer import Trainer
 METRICS_NAME = "metrics.json"
 MAX_FILE_BYTES = 16 * 2**20  # what a job may hand back per file
 SEEDS_PER_JOB = 100_003  # datagen seeds of successive jobs never overlap
+MAX_FAILURES_REPORTED = 10  # failed trajectories whose reasons metrics.json lists
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,11 @@ def run_job(job: CampaignJob) -> dict[str, Any]:
         "job": trainer.state.jobs,
         "datagen_seed": seed,
         "datagen_exit": datagen_status,
+        # Why trajectories failed (the data folder is usually temporary); the first few.
+        "datagen_failures": [
+            {"name": e.get("name"), "error": str(e.get("error"))[:500]}
+            for e in failure_log(data)[:MAX_FAILURES_REPORTED]
+        ],
         "datagen_device": job.datagen_device,
         "trajectories": {split: len(dataset.files(split)) for split in ("train", "valid", "test")},
         "training": trainer.summary(),

@@ -12,6 +12,7 @@ from engine.data import datagen
 from engine.data.datagen import (
     FAILURES_NAME,
     DatagenConfig,
+    failure_log,
     generate,
     scenario_for,
     shard,
@@ -101,6 +102,12 @@ def test_failures_are_logged_and_skipped_on_rerun(tmp_path):
     logged = [json.loads(line) for line in (tmp_path / FAILURES_NAME).read_text().splitlines()]
     assert [e["index"] for e in logged] == [1]
     assert [r.status for r in generate(config)] == ["skipped"]
+    # The log names the trajectory and why; a torn last line (a killed run) is passed over.
+    with (tmp_path / FAILURES_NAME).open("a") as f:
+        f.write('{"index": 7, "na')
+    (entry,) = failure_log(tmp_path)
+    assert entry["name"] == trajectory_name(1) and entry["error"] == result.error
+    assert entry["error"]
 
 
 def test_datagen_command_shards_by_environment(tmp_path, monkeypatch, capsys):

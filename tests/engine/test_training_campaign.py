@@ -52,6 +52,7 @@ def test_campaign_job_trains_while_generating_and_hands_back_few_small_files(
     state = read_checkpoint(job.out).state
     assert state.step > 0 and state.jobs == 1
     assert metrics["trajectories"]["train"] >= 1 and metrics["datagen_exit"] is not None
+    assert metrics["datagen_failures"] == []  # would name each failed trajectory and why
     assert sum(metrics["trajectories"].values()) == 8
     assert metrics["datagen_device"] == datagen_device
     assert metrics["seconds"]["total"] < 60.0  # stopped itself inside its minute

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.training.campaign import CampaignJob, run_job, schedule_note
+from engine.training.campaign import CampaignJob, run_job, schedule_note, seed_note
 from engine.training.checkpoint import read_checkpoint
 from engine.training.config import TrainConfig
 
@@ -81,3 +81,13 @@ def test_a_job_whose_schedule_ends_early_says_so() -> None:
     assert note is not None
     assert "0.5 of the schedule's 13 minutes" in note and "4.5 minutes before" in note
     assert schedule_note(config.replace(time_minutes=None, epochs=3), 1e6, 5.0) is None
+
+
+def test_a_campaign_from_trained_weights_is_warned_off_the_first_jobs_scenarios() -> None:
+    config = TrainConfig.load(CONFIG)
+    assert seed_note(config, previous_jobs=0, seed=0) is None  # a new model: any data is new
+    continued = config.replace(init_weights="default")
+    note = seed_note(continued, previous_jobs=0, seed=0)
+    assert note is not None and "--seed" in note and "default" in note
+    assert seed_note(continued, previous_jobs=0, seed=59) is None
+    assert seed_note(continued, previous_jobs=1, seed=100_003) is None  # a resumed job moves on

@@ -130,7 +130,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from engine.errors import ConfigError
-    from engine.evaluation.evaluate import markdown_table
+    from engine.evaluation.evaluate import markdown_table, startup_line
 
     if args.card_key is not None and not args.update_card:
         raise ConfigError("--card-key needs --update-card")
@@ -145,6 +145,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     else:
         results = _roll_out(args)
     print(markdown_table(results["cases"], results["mean"]))
+    if (line := startup_line(results["mean"])) is not None:
+        print(line)
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if args.update_card:

@@ -14,6 +14,7 @@ from engine.evaluation.metrics import (
     force_errors,
     force_stats,
     relative_rmse,
+    startup_force_error,
     wake_stats,
 )
 from engine.geometry.mesh import TunnelMesh
@@ -129,6 +130,12 @@ def compare(
                 "reference": ref.to_dict(),
                 "prediction": pred.to_dict(),
                 "error": force_errors(pred, ref),
+                "startup": startup_force_error(
+                    reference.coefficients[:steps, i],
+                    prediction.coefficients[:steps, i],
+                    reference.time[:steps] - reference.time[0],
+                    scenario.inflow.ramp_time,
+                ),
             }
         )
     result["forces"] = forces

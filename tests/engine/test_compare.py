@@ -13,7 +13,13 @@ from engine.cli import main
 from engine.data.trajectory import Trajectory
 from engine.errors import DataFormatError
 from engine.evaluation.compare import compare
-from engine.evaluation.metrics import dominant_frequency, field_rmse, force_stats, wake_stats
+from engine.evaluation.metrics import (
+    dominant_frequency,
+    field_rmse,
+    force_stats,
+    startup_force_error,
+    wake_stats,
+)
 from engine.geometry import build_tunnel_mesh
 from engine.geometry.mesh import TunnelMesh
 from engine.nodetypes import NodeType
@@ -61,6 +67,21 @@ def test_force_stats_of_a_steady_flow_has_no_strouhal() -> None:
     stats = force_stats(steady, DT, length=0.1, speed=0.2)
     assert not stats.shedding and stats.strouhal is None
     assert stats.cd_mean == pytest.approx(5.58) and stats.cl_amplitude == pytest.approx(0.0)
+
+
+def test_startup_force_error_looks_at_the_ramp_and_as_long_again() -> None:
+    time = np.arange(101) * 0.01  # 0 … 1 s
+    reference = np.stack([np.linspace(0.0, 3.0, 101), np.zeros(101)], axis=1)
+    prediction = reference.copy()
+    prediction[30] += (-2.0, 0.9)  # t = 0.3 s: inside a 0.25 s ramp and as long again
+    prediction[80] += (7.0, 5.0)  # t = 0.8 s: settled flow, the tail statistics' business
+    error = startup_force_error(reference, prediction, time, ramp_time=0.25)
+    assert error == pytest.approx(
+        {"until_time": 0.5, "cd_max_abs_error": 2.0, "cl_max_abs_error": 0.9}
+    )
+    assert startup_force_error(reference, prediction, time, ramp_time=0.0) is None  # impulsive
+    wide = startup_force_error(reference, prediction, time, ramp_time=0.5)
+    assert wide is not None and wide["cd_max_abs_error"] == pytest.approx(7.0)
 
 
 def test_field_rmse_pools_and_masks() -> None:

@@ -72,6 +72,11 @@ def test_evaluate_yields_cases_then_the_mean(testset: Path, model: Path) -> None
     assert mean["shedding_obstacles"] == 0 and mean["strouhal_error"] is None
     expected = sum(c["wake"]["mean_flow_velocity_rmse_relative"] for c in cases) / 2
     assert mean["mean_flow_velocity_rmse_rel"] == pytest.approx(expected)
+    # The start-up (a 0.05 s ramp and as long again: steps 1-5) is measured on every obstacle.
+    startups = [c["forces"][0]["startup"] for c in cases]
+    assert all(s["until_time"] == pytest.approx(0.1) for s in startups)
+    expected = sum(s["cl_max_abs_error"] for s in startups) / 2
+    assert mean["startup_cl_error"] == pytest.approx(expected) and expected > 0
     table = markdown_table(cases, mean).splitlines()
     assert len(table) == 2 + 2 + 1 and table[-1].startswith("| **mean** (2 cases)")
     assert all(row.count("|") == 13 for row in table)  # 12 columns in every row
@@ -83,7 +88,7 @@ def test_steps_are_capped_by_the_reference(testset: Path, model: Path) -> None:
 
 
 def test_evaluate_command_writes_json_and_updates_the_card(
-    testset: Path, model: Path, tmp_path: Path
+    testset: Path, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "eval.json"
     code = main(
@@ -103,6 +108,7 @@ def test_evaluate_command_writes_json_and_updates_the_card(
         ]
     )
     assert code == 0
+    assert "start-up forces (the inflow ramp and as long again)" in capsys.readouterr().out
     results = json.loads(out.read_text())
     assert results["model"] == "tiny-eval" and len(results["cases"]) == 2
     card = ModelCard.load(model.with_suffix(".json"))

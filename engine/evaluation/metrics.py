@@ -167,7 +167,7 @@ def startup_force_error(
     Why: the settled-tail statistics leave the start-up out, and there a learned pressure can be
     far off while the flow accelerates (on DFG 2D-2 the default's drag dipped to −0.7 at
     t = 0.4 s where the solver's read 2.75), which is what a user sees first in the force plot.
-    Absolute, not relative: the reference forces pass through zero there. None for an impulsive
+    Absolute, not relative: the reference forces start from zero there. None for an impulsive
     start (no ramp) or a record that ends before the first step.
     """
     until = 2.0 * ramp_time

@@ -64,10 +64,24 @@ class PlotsPanel(QWidget):
         layout.addWidget(self.strouhal)
         self._force_curves: list[pg.PlotDataItem] = []
         self._probe_curves: list[pg.PlotDataItem] = []
+        # The inflow's start-up ramp, shaded: a learned model's forces are least right there
+        # (docs/user-guide.md), and a user reading the plot should know which part that is.
+        self.ramp_band = pg.LinearRegionItem(
+            values=(0.0, 0.0), movable=False, brush=pg.mkBrush(0, 0, 0, 18), pen=pg.mkPen(None)
+        )
+        self.ramp_band.setZValue(-10)
+        self.ramp_band.setToolTip("shaded: the inflow's start-up ramp")
+        self.ramp_band.setVisible(False)
+        self._add_ramp_band()
+
+    def _add_ramp_band(self) -> None:
+        # Outside the autorange: a long run's plot follows the recent steps, not t = 0.
+        self.forces.addItem(self.ramp_band, ignoreBounds=True)
 
     def reset(self, n_obstacles: int, n_probes: int) -> None:
         self.forces.clear()
         self.probes.clear()
+        self._add_ramp_band()
         self._force_curves = []
         for i in range(n_obstacles):
             color = COLORS[i % len(COLORS)]
@@ -92,6 +106,10 @@ class PlotsPanel(QWidget):
         n_obs = history.coefficients.shape[1]
         if len(self._force_curves) != 2 * n_obs or len(self._probe_curves) != len(probe_nodes):
             self.reset(n_obs, len(probe_nodes))
+        ramp = scenario.inflow.ramp_time
+        shaded = ramp > 0 and len(history.time) > 0
+        self.ramp_band.setRegion((0.0, ramp))
+        self.ramp_band.setVisible(shaded)
         for i in range(n_obs):
             self._force_curves[2 * i].setData(history.time, history.coefficients[:, i, 0])
             self._force_curves[2 * i + 1].setData(history.time, history.coefficients[:, i, 1])
@@ -105,4 +123,7 @@ class PlotsPanel(QWidget):
         text = ", ".join(
             f"{i + 1}: {'–' if st is None else f'{st:.3f}'}" for i, st in enumerate(values)
         )
-        self.strouhal.setText(f"Strouhal number St = f L / Ū  ({text or 'no obstacles'})")
+        ramp_note = "; shaded: the inflow's start-up ramp" if shaded else ""
+        self.strouhal.setText(
+            f"Strouhal number St = f L / Ū  ({text or 'no obstacles'}){ramp_note}"
+        )

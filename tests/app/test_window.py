@@ -208,6 +208,22 @@ def test_probe_click_adds_probe_and_series(qtbot, window) -> None:
     assert len(x) == 4 and y[-1] > 0
 
 
+def test_force_plot_shades_the_inflow_ramp(qtbot, window) -> None:
+    """Learned forces are least right while the inflow ramps up; the plot shows which part."""
+    run_to_end(qtbot, window, 3)
+    window._refresh_plots()
+    band = window.plots.ramp_band
+    ramp = window.state.scenario.inflow.ramp_time
+    assert ramp > 0 and band.getRegion() == pytest.approx((0.0, ramp))
+    assert band.isVisible() and band in window.plots.forces.getPlotItem().items
+    assert "start-up ramp" in window.plots.strouhal.text()
+    scenario = window.state.scenario
+    no_ramp = dataclasses.replace(scenario.inflow, ramp_time=0.0)
+    impulsive = dataclasses.replace(scenario, inflow=no_ramp)
+    window.plots.refresh(impulsive, np.array([], dtype=int))  # the same 4 frames, no ramp
+    assert not band.isVisible() and "start-up ramp" not in window.plots.strouhal.text()
+
+
 def test_scripted_mode_screenshot_and_export(tmp_path: Path, coarse_scenario) -> None:
     """The command line a demo or the docs use, run as its own process (as users run it)."""
     scenario = tmp_path / "coarse.json"

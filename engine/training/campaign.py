@@ -121,14 +121,15 @@ def _evaluate(trainer: Trainer, files: list[Path], steps: int, deadline: float) 
     return {"mean": summarise(cases), "cases": compact} if cases else {}
 
 
-def seed_note(config: TrainConfig, previous_jobs: int, seed: int) -> str | None:
+def seed_note(config: TrainConfig, seed: int) -> str | None:
     """A warning when a campaign that starts from trained weights draws already-used scenarios.
 
     Datagen's seed counts this campaign's jobs, so the first job of every campaign with the same
     ``--seed`` draws the same scenarios. A campaign that continues a shipped model with
     ``init_weights`` would then train it again on the data its first campaign began with.
     """
-    if config.init_weights is None or previous_jobs or seed != 0:
+    # The job's seed is 0 only for the first job of a campaign run with --seed 0.
+    if config.init_weights is None or seed != 0:
         return None
     return (
         f"campaign: starting from {config.init_weights} with --seed 0 draws the scenarios every "
@@ -163,7 +164,7 @@ def run_job(job: CampaignJob) -> dict[str, Any]:
         raise ConfigError(f"minutes ({job.minutes}) must exceed eval_minutes ({job.eval_minutes})")
     previous_jobs = read_checkpoint(job.resume).state.jobs if job.resume is not None else 0
     seed = job.seed + SEEDS_PER_JOB * previous_jobs
-    if (warning := seed_note(job.config, previous_jobs, seed)) is not None:
+    if (warning := seed_note(job.config, seed)) is not None:
         print(warning, file=sys.stderr)
     data = job.data or Path(tempfile.mkdtemp(prefix="slipstream-campaign-"))
     data.mkdir(parents=True, exist_ok=True)

@@ -85,9 +85,9 @@ def test_a_job_whose_schedule_ends_early_says_so() -> None:
 
 def test_a_campaign_from_trained_weights_is_warned_off_the_first_jobs_scenarios() -> None:
     config = TrainConfig.load(CONFIG)
-    assert seed_note(config, previous_jobs=0, seed=0) is None  # a new model: any data is new
+    assert seed_note(config, seed=0) is None  # a new model: any data is new
     continued = config.replace(init_weights="default")
-    note = seed_note(continued, previous_jobs=0, seed=0)
+    note = seed_note(continued, seed=0)
     assert note is not None and "--seed" in note and "default" in note
-    assert seed_note(continued, previous_jobs=0, seed=59) is None
-    assert seed_note(continued, previous_jobs=1, seed=100_003) is None  # a resumed job moves on
+    assert seed_note(continued, seed=59) is None
+    assert seed_note(continued, seed=100_003) is None  # a resumed job moves on

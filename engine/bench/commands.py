@@ -1,7 +1,8 @@
 """``python -m engine bench``: a group of benchmark sub-commands.
 
 Each benchmark lives in its own module exposing ``register(bench_subparsers)``; adding one is a
-line in :data:`BENCH_MODULES` (``bench dfg`` validates the reference solver, others time models).
+line in :data:`BENCH_MODULES` (``bench dfg`` validates the reference solver, ``bench floor``
+measures its spread against itself, others time models).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib
 
 BENCH_MODULES: tuple[str, ...] = (
     "engine.bench.dfg",
+    "engine.bench.floor",
     "engine.solver.batched.bench",
     "engine.models.bench",
     "engine.rollout.bench",

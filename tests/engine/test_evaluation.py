@@ -244,3 +244,33 @@ def test_the_mean_counts_the_wakes_that_died() -> None:
     assert mean["strouhal_error"] == pytest.approx(0.16)  # over the two that shed
     last = markdown_table(cases, mean).splitlines()[-1]
     assert last.endswith("| 0 diverged; 2 of 3 wakes shed |") and last.count("|") == 13
+
+
+def test_bench_floor_scores_the_solver_against_itself_at_a_finer_step(
+    testset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "floor.json"
+    args = ["bench", "floor", "--testset", str(testset), "--steps", "6", "--json", str(out)]
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert "reference solver, internal step / 2" in table and "| cylinder |" in table
+    results = json.loads(out.read_text())
+    assert [c["case"] for c in results["cases"]] == ["cylinder", "square"]
+    for case in results["cases"]:
+        assert case["steps"] == 6 and case["diverged_at"] is None
+        assert case["refined_internal_dt"] == pytest.approx(case["internal_dt"] / 2)
+        # Another valid solution of the same flow: close to the reference, yet not identical.
+        assert 0.0 < case["rollout_rmse_relative"]["velocity"] < 0.05
+        assert "one_step_rmse_relative" not in case
+    mean = results["mean"]
+    assert mean["one_step_velocity_rmse_rel"] is None
+    assert mean["velocity_rmse_rel"] == pytest.approx(
+        sum(c["rollout_rmse_relative"]["velocity"] for c in results["cases"]) / 2
+    )
+
+
+def test_bench_floor_refuses_a_factor_that_does_not_refine(
+    testset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "floor", "--testset", str(testset), "--factor", "1"]) == 2
+    assert "--factor must be above 1" in capsys.readouterr().err

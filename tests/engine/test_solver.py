@@ -13,7 +13,7 @@ from engine.bench import commands as bench_commands
 from engine.bench.dfg import dfg_scenario, pressure_probe
 from engine.boundary import inflow_velocity
 from engine.data.trajectory import Trajectory
-from engine.errors import DivergenceError
+from engine.errors import DivergenceError, ScenarioError
 from engine.forces import SurfaceForces
 from engine.geometry import build_tunnel_mesh
 from engine.nodetypes import NodeType
@@ -140,6 +140,31 @@ def test_solve_command_writes_a_trajectory(tmp_path):
     assert traj.attrs["source"] == "slipstream-reference-solver"
     assert traj.attrs["internal_dt"] <= 0.02
     assert traj.forces.shape == (4, 1, 2)
+
+
+def test_solve_command_max_dt_refines_the_internal_step(tmp_path):
+    scenario = _tiny(steps=10)
+    path = tmp_path / "tiny.json"
+    scenario.save(path)
+    coarse, fine = tmp_path / "coarse.h5", tmp_path / "fine.h5"
+    assert run_command("solve", str(path), "-o", str(coarse), "--steps", "10", "--quiet") == 0
+    args = ("solve", str(path), "-o", str(fine), "--steps", "10", "--quiet", "--max-dt", "0.005")
+    assert run_command(*args) == 0
+    a, b = Trajectory.load(coarse), Trajectory.load(fine)
+    assert b.attrs["internal_dt"] == pytest.approx(0.005)
+    assert b.attrs["internal_dt"] < a.attrs["internal_dt"]
+    assert b.time == pytest.approx(a.time)  # frames stay at the scenario's dt
+    # A finer step is a slightly different, equally valid solution of the same flow.
+    gap = np.sqrt(np.mean((b.velocity[-1] - a.velocity[-1]) ** 2))
+    assert 0 < gap < 0.05 * np.sqrt(np.mean(a.velocity[-1] ** 2)), gap
+
+
+def test_solve_command_rejects_a_bad_max_dt(tmp_path):
+    path = tmp_path / "tiny.json"
+    _tiny(steps=3).save(path)
+    with pytest.raises(ScenarioError, match="--max-dt"):
+        run_command("solve", str(path), "-o", str(tmp_path / "x.h5"), "--max-dt", "0")
+    assert not (tmp_path / "x.h5").exists()
 
 
 def test_bench_dfg_reports_json(capsys):

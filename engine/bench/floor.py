@@ -4,9 +4,9 @@ Why: ``evaluate`` scores a learned rollout against one solver run, and on a shed
 all-rollout RMSE also charges the street's phase, which the start-up instability sets and every
 small difference shifts. This re-solves each test case on the reference's own mesh with the
 solver's internal step divided by ``--factor`` (an equally valid solution of the same flow) and
-scores it with the same measures and table as ``evaluate``. Its rows are the floor below which an
-error against one solver run says nothing about the model: a target under them asks a model to be
-closer to the reference than the reference is to itself.
+scores it with the same measures and table as ``evaluate``. A learned model's error below these
+rows is agreement with that one run's numerical error rather than with the flow, so a target
+under them asks a model to be closer to the reference than the reference is to itself.
 """
 
 from __future__ import annotations

@@ -59,26 +59,14 @@ def solver_floor(
     """Every case of ``testset`` re-solved at internal step ÷ ``factor``: per-case results and
     their mean, in ``evaluate``'s layout."""
     from engine.evaluation.evaluate import summarise
-    from engine.solver.threads import single_threaded_blas
+    from engine.solver.threads import solver_map
 
     if not factor > 1.0:
         raise ConfigError(f"bench floor: --factor must be above 1, got {factor}")
     files = open_dataset(testset).files()
     if not files:
         raise DataFormatError(f"{testset}: no trajectories to re-solve")
-    items = [(path, factor, steps) for path in files]
-    if workers <= 1:
-        with single_threaded_blas():
-            cases = [refined_case(item) for item in items]
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=single_threaded_blas
-        ) as pool:
-            cases = list(pool.map(refined_case, items))
+    cases = solver_map(refined_case, [(path, factor, steps) for path in files], workers)
     return {
         "model": f"reference solver, internal step / {factor:g}",
         "testset": str(testset),

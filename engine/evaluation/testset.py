@@ -75,21 +75,9 @@ def build_testset(
         jobs = [DatagenJob(name, s, {"testset": True}) for name, s in todo.items()]
         report = run_gpu_datagen(jobs, out, GpuDatagenConfig(device=device))
         return [f"{name}: {error}" for name, error in report.failed.items()]
-    from engine.solver.threads import single_threaded_blas
+    from engine.solver.threads import solver_map
 
-    items = [(name, s, out) for name, s in todo.items()]
-    if workers <= 1:
-        with single_threaded_blas():
-            errors = [_solve_one(item) for item in items]
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=single_threaded_blas
-        ) as pool:
-            errors = list(pool.map(_solve_one, items))
+    errors = solver_map(_solve_one, [(name, s, out) for name, s in todo.items()], workers)
     return [e for e in errors if e]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import threading
 
 import numpy as np
@@ -20,6 +21,7 @@ from engine.nodetypes import NodeType
 from engine.scenario import Circle, Inflow, MeshSpec, Scenario, TimeSpec, Tunnel
 from engine.solver import SolverConfig, solve, steady_state
 from engine.solver import commands as solver_commands
+from engine.solver.threads import solver_map
 
 DFG_2D1_CD = 5.57953523384
 
@@ -174,3 +176,9 @@ def test_bench_dfg_reports_json(capsys):
     assert result["values"]["c_D"] == pytest.approx(DFG_2D1_CD, rel=0.01)
     assert set(result["checks"]) == {"c_D", "c_L", "delta_p"}
     assert code == (0 if result["passed"] else 1)
+
+
+def test_solver_map_keeps_the_order_in_processes_and_in_this_one():
+    items = [9.0, 1.0, 4.0, 16.0]
+    assert solver_map(math.sqrt, items, workers=2) == [3.0, 1.0, 2.0, 4.0]
+    assert solver_map(math.sqrt, items, workers=1) == [3.0, 1.0, 2.0, 4.0]

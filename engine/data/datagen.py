@@ -45,6 +45,7 @@ class DatagenConfig:
     rank: int = 0
     world_size: int = 1
     retry_failed: bool = False
+    max_dt: float | None = None  # cap on the solver's internal step (default: its CFL rule)
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -53,6 +54,9 @@ class DatagenConfig:
             raise DataFormatError(f"--workers must be at least 1 (got {self.workers})")
         if self.steps is not None and self.steps < 1:
             raise DataFormatError(f"--steps must be at least 1 (got {self.steps})")
+        from engine.solver.ipcs import SolverConfig
+
+        SolverConfig(max_dt=self.max_dt)  # checks it
         if not 0 <= self.rank < self.world_size:
             raise DataFormatError(f"rank {self.rank} is outside a world of size {self.world_size}")
 
@@ -87,23 +91,33 @@ def scenario_for(seed: int, index: int):
 
 
 def write_reference_trajectory(
-    scenario: Scenario, mesh: TunnelMesh, path: Path, started: float, attrs: dict | None = None
+    scenario: Scenario,
+    mesh: TunnelMesh,
+    path: Path,
+    started: float,
+    attrs: dict | None = None,
+    max_dt: float | None = None,
 ) -> None:
     """Solve ``scenario`` on ``mesh`` with the reference solver and save it to ``path``.
 
     ``started`` (a ``time.perf_counter()`` value, taken before meshing) dates the solver's
-    wall-time attribute; ``attrs`` adds provenance (seed, index, test-set membership).
+    wall-time attribute; ``attrs`` adds provenance (seed, index, test-set membership);
+    ``max_dt`` caps the solver's internal step.
     """
     from engine.data.trajectory import Trajectory
-    from engine.solver import solve
+    from engine.solver import SolverConfig, solve
     from engine.solver.commands import solver_attrs
 
-    frames = list(solve(scenario, mesh))
-    merged = solver_attrs(scenario, time.perf_counter() - started, mesh.num_nodes) | (attrs or {})
+    config = SolverConfig(max_dt=max_dt)
+    frames = list(solve(scenario, mesh, config=config))
+    wall = time.perf_counter() - started
+    merged = solver_attrs(scenario, wall, mesh.num_nodes, config) | (attrs or {})
     Trajectory.from_frames(mesh, frames, scenario.to_dict(), merged).save(path)
 
 
-def simulate_case(seed: int, index: int, out_dir: Path, steps: int | None) -> CaseResult:
+def simulate_case(
+    seed: int, index: int, out_dir: Path, steps: int | None, max_dt: float | None = None
+) -> CaseResult:
     """Mesh, solve and write one trajectory; never raises (a failure is a result)."""
     from engine.geometry import build_tunnel_mesh
     from engine.scenario import TimeSpec
@@ -118,7 +132,7 @@ def simulate_case(seed: int, index: int, out_dir: Path, steps: int | None) -> Ca
         mesh = build_tunnel_mesh(scenario)
         num_nodes = mesh.num_nodes
         write_reference_trajectory(
-            scenario, mesh, out_dir / name, start, {"seed": seed, "index": index}
+            scenario, mesh, out_dir / name, start, {"seed": seed, "index": index}, max_dt
         )
     except SlipstreamError as exc:
         return CaseResult(index, name, "failed", time.perf_counter() - start, num_nodes, str(exc))
@@ -192,7 +206,7 @@ def generate(config: DatagenConfig, cancel: threading.Event | None = None) -> It
             for index in todo:
                 if cancel is not None and cancel.is_set():
                     return
-                yield record(simulate_case(config.seed, index, out, config.steps))
+                yield record(simulate_case(config.seed, index, out, config.steps, config.max_dt))
         return
 
     # fork: children inherit the imported engine; spawn would re-run ``python -m engine``.
@@ -209,7 +223,8 @@ def generate(config: DatagenConfig, cancel: threading.Event | None = None) -> It
             index = next(pending, None)
             if index is None:
                 return False
-            running.add(pool.submit(simulate_case, config.seed, index, out, config.steps))
+            args = (config.seed, index, out, config.steps, config.max_dt)
+            running.add(pool.submit(simulate_case, *args))
             return True
 
         for _ in range(config.workers):
@@ -238,6 +253,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="parallel solver processes (default: all cores)",
     )
     parser.add_argument("--steps", type=int, help="steps per trajectory (default 600)")
+    parser.add_argument(
+        "--max-dt",
+        type=float,
+        metavar="SECONDS",
+        help="cap the solver's internal step (default: CFL 1.5 at the obstacle)",
+    )
     parser.add_argument(
         "--rank",
         type=int,
@@ -272,6 +293,7 @@ def run(args: argparse.Namespace) -> int:
         rank=args.rank,
         world_size=args.world_size,
         retry_failed=args.retry_failed,
+        max_dt=args.max_dt,
     )
     if args.device != "cpu":
         from engine.data.gpu_datagen import run_device_command

@@ -44,6 +44,7 @@ from engine.errors import SlipstreamError
 from engine.scenario import Scenario, TimeSpec
 from engine.solver.batched import BatchRun, BatchSettings, PreparedFlow, prepare_flow
 from engine.solver.commands import solver_attrs
+from engine.solver.ipcs import SolverConfig
 
 if TYPE_CHECKING:
     from engine.data.datagen import DatagenConfig
@@ -81,6 +82,7 @@ class GpuDatagenConfig:
     processes: bool = True  # False: mesh and write in threads of this process (small runs, tests)
     steps: int | None = None  # output steps per trajectory; None: each scenario's time.steps
     seed: int = 0  # the dataset's split seed
+    max_dt: float | None = None  # cap on the solver's internal step (default: its CFL rule)
     settings: BatchSettings = field(default_factory=BatchSettings)
 
 
@@ -117,10 +119,12 @@ class GpuDatagenReport:
         }
 
 
-def prepare_job(job: DatagenJob) -> tuple[DatagenJob, PreparedFlow | None, str]:
+def prepare_job(
+    job: DatagenJob, max_dt: float | None = None
+) -> tuple[DatagenJob, PreparedFlow | None, str]:
     """Worker: mesh and assemble one job; a user-facing failure is returned, not raised."""
     try:
-        return job, prepare_flow(job.scenario), ""
+        return job, prepare_flow(job.scenario, config=SolverConfig(max_dt=max_dt)), ""
     except SlipstreamError as exc:
         return job, None, str(exc)
 
@@ -283,7 +287,7 @@ def run_gpu_datagen(
                 job = next(queue, None)
                 if job is None:
                     return
-                preparing.add(meshers.submit(prepare_job, job))
+                preparing.add(meshers.submit(prepare_job, job, config.max_dt))
 
         def collect(done: set[Future]) -> None:
             for fut in done:
@@ -471,7 +475,9 @@ def _run_batch(
         elif frames_done != steps + 1:
             out.append((job, "cancelled"))
         else:
-            traj.attrs = solver_attrs(job.scenario, elapsed / len(batch), flow.mesh.num_nodes)
+            wall = elapsed / len(batch)
+            solver = SolverConfig(max_dt=config.max_dt)
+            traj.attrs = solver_attrs(job.scenario, wall, flow.mesh.num_nodes, solver)
             traj.attrs |= job.attrs | {
                 "solver": SOLVER_NAME,
                 "device": str(device),
@@ -522,7 +528,12 @@ def run_datagen_on_device(
     writers = max(1, config.workers // 3)
     workers = max(1, config.workers - writers - 1)
     gpu_config = GpuDatagenConfig(
-        device=device, workers=workers, writers=writers, seed=config.seed, processes=processes
+        device=device,
+        workers=workers,
+        writers=writers,
+        seed=config.seed,
+        processes=processes,
+        max_dt=config.max_dt,
     )
     report = run_gpu_datagen(jobs, out, gpu_config, progress=progress)
     if report.failed:

@@ -44,17 +44,17 @@ def testset_scenarios(
     return cases
 
 
-def _solve_one(item: tuple[str, Scenario, Path]) -> str:
+def _solve_one(item: tuple[str, Scenario, Path, float | None]) -> str:
     """Reference-solve one case into ``out/name``; returns an error line or ''."""
     from engine.data.datagen import write_reference_trajectory
     from engine.errors import SlipstreamError
     from engine.geometry import build_tunnel_mesh
 
-    name, scenario, out = item
+    name, scenario, out, max_dt = item
     start = time.perf_counter()
     try:
         mesh = build_tunnel_mesh(scenario)
-        write_reference_trajectory(scenario, mesh, out / name, start)
+        write_reference_trajectory(scenario, mesh, out / name, start, max_dt=max_dt)
     except SlipstreamError as exc:
         return f"{name}: {exc}"
     return ""
@@ -65,6 +65,7 @@ def build_testset(
     cases: dict[str, Scenario],
     device: str = "cpu",
     workers: int = 1,
+    max_dt: float | None = None,
 ) -> list[str]:
     """Write every missing case into ``out``; returns the failures, one line each."""
     out.mkdir(parents=True, exist_ok=True)
@@ -73,11 +74,12 @@ def build_testset(
         from engine.data.gpu_datagen import DatagenJob, GpuDatagenConfig, run_gpu_datagen
 
         jobs = [DatagenJob(name, s, {"testset": True}) for name, s in todo.items()]
-        report = run_gpu_datagen(jobs, out, GpuDatagenConfig(device=device))
+        report = run_gpu_datagen(jobs, out, GpuDatagenConfig(device=device, max_dt=max_dt))
         return [f"{name}: {error}" for name, error in report.failed.items()]
     from engine.solver.threads import solver_map
 
-    errors = solver_map(_solve_one, [(name, s, out) for name, s in todo.items()], workers)
+    items = [(name, s, out, max_dt) for name, s in todo.items()]
+    errors = solver_map(_solve_one, items, workers)
     return [e for e in errors if e]
 
 
@@ -100,6 +102,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="steps per case (default: each scenario's, 600)")
     p.add_argument("--device", default="cpu", help="cpu: reference solver; cuda: batched solver")
     p.add_argument("--workers", type=int, default=1, help="CPU solver processes")
+    p.add_argument(
+        "--max-dt",
+        type=float,
+        metavar="SECONDS",
+        help="cap the solver's internal step (default: CFL 1.5 at the obstacle)",
+    )
     p.set_defaults(run=run)
 
 
@@ -107,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     envelope = 0 if args.cases == "showcase" else args.envelope
     cases = testset_scenarios(envelope, args.seed, args.steps, showcase=args.cases != "envelope")
     start = time.perf_counter()
-    failures = build_testset(args.output, cases, args.device, args.workers)
+    failures = build_testset(args.output, cases, args.device, args.workers, args.max_dt)
     for line in failures:
         print(f"failed: {line}")
     print(

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from engine.errors import DivergenceError
+from engine.errors import ConfigError, DivergenceError
 from engine.scenario import Scenario
 from engine.solver.boundary_conditions import InflowScale, VelocityConditions
 from engine.solver.spaces import ElementPattern, FlowSpaces
@@ -33,6 +33,11 @@ class SolverConfig:
     max_cfl: float = 1.5  # internal step: peak inflow speed × dt / obstacle mesh size ≤ this
     max_dt: float | None = None  # optional further cap on the internal step [s]
     blowup_factor: float = 50.0  # |u| beyond this × peak inflow speed counts as divergence
+
+    def __post_init__(self) -> None:
+        # Every command that runs the solver takes the cap as --max-dt; this is its one check.
+        if self.max_dt is not None and not self.max_dt > 0:
+            raise ConfigError(f"--max-dt must be a positive number of seconds, got {self.max_dt}")
 
 
 def peak_inflow_speed(scenario: Scenario) -> float:

@@ -21,7 +21,7 @@ from engine.data.datagen import (
 from engine.data.dataset import MANIFEST_NAME, open_dataset
 from engine.data.envelope import SHAPE_CLASSES, sample_scenario
 from engine.data.trajectory import Trajectory
-from engine.errors import DataFormatError
+from engine.errors import ConfigError, DataFormatError
 from engine.scenario import Scenario
 
 
@@ -70,6 +70,8 @@ def test_config_rejects_bad_values(tmp_path):
         DatagenConfig(count=4, seed=0, out_dir=tmp_path, rank=2, world_size=2)
     with pytest.raises(DataFormatError, match="count"):
         DatagenConfig(count=0, seed=0, out_dir=tmp_path)
+    with pytest.raises(ConfigError, match="--max-dt"):
+        DatagenConfig(count=1, seed=0, out_dir=tmp_path, max_dt=-0.001)
 
 
 def test_datagen_writes_trajectories_and_manifest_and_restarts(tmp_path):
@@ -118,3 +120,11 @@ def test_datagen_command_shards_by_environment(tmp_path, monkeypatch, capsys):
     assert run_command(*args, "--steps", "1", "--quiet") == 0
     assert sorted(p.name for p in out.glob("*.h5")) == [trajectory_name(1)]
     assert "1 written" in capsys.readouterr().out
+
+
+def test_datagen_command_caps_the_solvers_internal_step(tmp_path):
+    out = tmp_path / "data"
+    args = ["datagen", "--count", "1", "-o", str(out), "--workers", "1", "--steps", "1"]
+    assert run_command(*args, "--max-dt", "0.001", "--quiet") == 0
+    written = Trajectory.load(out / trajectory_name(0))
+    assert written.attrs["internal_dt"] == pytest.approx(0.001)

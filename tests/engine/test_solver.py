@@ -14,7 +14,7 @@ from engine.bench import commands as bench_commands
 from engine.bench.dfg import dfg_scenario, pressure_probe
 from engine.boundary import inflow_velocity
 from engine.data.trajectory import Trajectory
-from engine.errors import DivergenceError, ScenarioError
+from engine.errors import ConfigError, DivergenceError
 from engine.forces import SurfaceForces
 from engine.geometry import build_tunnel_mesh
 from engine.nodetypes import NodeType
@@ -164,7 +164,7 @@ def test_solve_command_max_dt_refines_the_internal_step(tmp_path):
 def test_solve_command_rejects_a_bad_max_dt(tmp_path):
     path = tmp_path / "tiny.json"
     _tiny(steps=3).save(path)
-    with pytest.raises(ScenarioError, match="--max-dt"):
+    with pytest.raises(ConfigError, match="--max-dt"):
         run_command("solve", str(path), "-o", str(tmp_path / "x.h5"), "--max-dt", "0")
     assert not (tmp_path / "x.h5").exists()
 

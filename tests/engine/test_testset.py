@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine.data.datagen import scenario_for
 from engine.data.trajectory import Trajectory
 from engine.evaluation import testset
@@ -31,3 +33,10 @@ def test_build_solves_missing_cases_and_keeps_existing_ones(tmp_path: Path) -> N
     stamp = (tmp_path / "dfg-2d-2.h5").stat().st_mtime_ns
     assert build_testset(tmp_path, cases) == []
     assert (tmp_path / "dfg-2d-2.h5").stat().st_mtime_ns == stamp
+
+
+def test_build_can_cap_the_solvers_internal_step(tmp_path: Path) -> None:
+    cases = testset.testset_scenarios(envelope=0, steps=1)
+    cases = {"dfg-2d-2.h5": cases["dfg-2d-2.h5"]}
+    assert build_testset(tmp_path, cases, max_dt=0.00125) == []
+    assert Trajectory.load(tmp_path / "dfg-2d-2.h5").attrs["internal_dt"] == pytest.approx(0.00125)

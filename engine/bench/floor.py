@@ -35,7 +35,10 @@ def refined_case(item: tuple[Path, float, int]) -> dict[str, Any]:
     scenario = trajectory_scenario(reference, path.stem)
     mesh = trajectory_mesh(reference, scenario)
     steps = min(steps, reference.num_steps - 1)
-    internal_dt = scenario.time.dt / substeps_per_frame(scenario, SolverConfig())
+    # The step the reference was made with: recorded by every solver run, else the default rule.
+    recorded = reference.attrs.get("internal_dt")
+    default = scenario.time.dt / substeps_per_frame(scenario, SolverConfig())
+    internal_dt = float(recorded) if recorded else default
     config = SolverConfig(max_dt=internal_dt / factor)
     case: dict[str, Any] = {
         "case": path.stem,

@@ -238,6 +238,8 @@ def generate(config: DatagenConfig, cancel: threading.Event | None = None) -> It
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from engine.solver.commands import add_max_dt_option
+
     parser = subparsers.add_parser(
         "datagen",
         help="generate a training dataset with the reference solver",
@@ -253,12 +255,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="parallel solver processes (default: all cores)",
     )
     parser.add_argument("--steps", type=int, help="steps per trajectory (default 600)")
-    parser.add_argument(
-        "--max-dt",
-        type=float,
-        metavar="SECONDS",
-        help="cap the solver's internal step (default: CFL 1.5 at the obstacle)",
-    )
+    add_max_dt_option(parser)
     parser.add_argument(
         "--rank",
         type=int,

@@ -68,6 +68,9 @@ def build_testset(
     max_dt: float | None = None,
 ) -> list[str]:
     """Write every missing case into ``out``; returns the failures, one line each."""
+    from engine.solver.ipcs import SolverConfig
+
+    SolverConfig(max_dt=max_dt)  # a bad cap is one error, not one per case
     out.mkdir(parents=True, exist_ok=True)
     todo = {name: s for name, s in cases.items() if not (out / name).exists()}
     if device != "cpu":
@@ -84,6 +87,8 @@ def build_testset(
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from engine.solver.commands import add_max_dt_option
+
     p = subparsers.add_parser(
         "testset",
         help="build the held-out test set (showcase cases + unseen envelope scenarios)",
@@ -102,12 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="steps per case (default: each scenario's, 600)")
     p.add_argument("--device", default="cpu", help="cpu: reference solver; cuda: batched solver")
     p.add_argument("--workers", type=int, default=1, help="CPU solver processes")
-    p.add_argument(
-        "--max-dt",
-        type=float,
-        metavar="SECONDS",
-        help="cap the solver's internal step (default: CFL 1.5 at the obstacle)",
-    )
+    add_max_dt_option(p)
     p.set_defaults(run=run)
 
 

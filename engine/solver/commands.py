@@ -25,6 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("scenario", type=Path, help="scenario JSON file")
     parser.add_argument("-o", "--output", type=Path, required=True, help="trajectory .h5 to write")
     parser.add_argument("--steps", type=int, help="number of steps (default: the scenario's)")
+    add_max_dt_option(parser)
+    parser.add_argument("--vtk", type=Path, metavar="DIR", help="also write a PVD + VTU series")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def add_max_dt_option(parser: argparse.ArgumentParser) -> None:
+    """``--max-dt``, the same for every command that runs the solver (solve, datagen, testset)."""
     parser.add_argument(
         "--max-dt",
         type=float,
@@ -32,9 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="cap the solver's internal step (default: CFL 1.5 at the obstacle), e.g. to check "
         "that a result does not depend on the time step",
     )
-    parser.add_argument("--vtk", type=Path, metavar="DIR", help="also write a PVD + VTU series")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run)
 
 
 def solver_attrs(

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.bench.floor import solver_floor
 from engine.data.datagen import scenario_for
 from engine.data.trajectory import Trajectory
+from engine.errors import ConfigError
 from engine.evaluation import testset
 from engine.evaluation.testset import SHOWCASE, TESTSET_SEED, build_testset
 
@@ -38,5 +40,12 @@ def test_build_solves_missing_cases_and_keeps_existing_ones(tmp_path: Path) -> N
 def test_build_can_cap_the_solvers_internal_step(tmp_path: Path) -> None:
     cases = testset.testset_scenarios(envelope=0, steps=1)
     cases = {"dfg-2d-2.h5": cases["dfg-2d-2.h5"]}
+    with pytest.raises(ConfigError, match="--max-dt"):
+        build_testset(tmp_path, cases, max_dt=0.0)
+    assert not list(tmp_path.glob("*.h5"))
     assert build_testset(tmp_path, cases, max_dt=0.00125) == []
     assert Trajectory.load(tmp_path / "dfg-2d-2.h5").attrs["internal_dt"] == pytest.approx(0.00125)
+    # bench floor halves the step the set was made with, not the default one.
+    (case,) = solver_floor(tmp_path, steps=1)["cases"]
+    assert case["internal_dt"] == pytest.approx(0.00125)
+    assert case["refined_internal_dt"] == pytest.approx(0.000625)

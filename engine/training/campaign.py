@@ -52,6 +52,7 @@ class CampaignJob:
     # fresh scenarios and then leave it the GPU; the default outlasts any job.
     count: int = 10_000
     datagen_steps: int | None = None  # steps per generated trajectory (default: datagen's)
+    datagen_max_dt: float | None = None  # cap on the solver's internal step (default: its rule)
     # "cuda": the batched GPU solver (docs/gpu-datagen.md), ~1,000 trajectories of 600 frames
     # at 2k vertices in 10 minutes on an H200 against ~70 from 16 CPU cores; it shares the GPU
     # with training, and the cores then only mesh and write.
@@ -66,6 +67,8 @@ def _start_datagen(job: CampaignJob, data: Path, seed: int, log: Path) -> subpro
     command += ["--seed", str(seed), "-o", str(data), "--workers", str(job.workers), "--quiet"]
     if job.datagen_steps is not None:
         command += ["--steps", str(job.datagen_steps)]
+    if job.datagen_max_dt is not None:
+        command += ["--max-dt", repr(job.datagen_max_dt)]
     if job.datagen_device != "cpu":
         command += ["--device", job.datagen_device]
     with log.open("w") as out:
@@ -218,6 +221,7 @@ def run_job(job: CampaignJob) -> dict[str, Any]:
             for e in failure_log(data)[:MAX_FAILURES_REPORTED]
         ],
         "datagen_device": job.datagen_device,
+        "datagen_max_dt": job.datagen_max_dt,
         "trajectories": {split: len(dataset.files(split)) for split in ("train", "valid", "test")},
         "training": trainer.summary(),
         "final_loss": None if last is None else last.loss,

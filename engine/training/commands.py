@@ -54,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--datagen-steps", type=int, help="steps per generated trajectory (default: datagen's, 600)"
     )
     p.add_argument(
+        "--datagen-max-dt",
+        type=float,
+        metavar="SECONDS",
+        help="cap the solver's internal step while generating (datagen --max-dt)",
+    )
+    p.add_argument(
         "--datagen-count",
         type=int,
         default=10_000,
@@ -143,6 +149,7 @@ def run_campaign(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         data=args.data,
         datagen_steps=args.datagen_steps,
+        datagen_max_dt=args.datagen_max_dt,
         count=args.datagen_count,
         datagen_device=args.datagen_device,
         testset=args.testset,

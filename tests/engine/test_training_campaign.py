@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.data.trajectory import Trajectory
 from engine.training.campaign import CampaignJob, run_job, schedule_note, seed_note
 from engine.training.checkpoint import read_checkpoint
 from engine.training.config import TrainConfig
@@ -39,6 +40,7 @@ def test_campaign_job_trains_while_generating_and_hands_back_few_small_files(
         data=tmp_path / "data",
         workers=1,
         datagen_steps=6,
+        datagen_max_dt=0.002,
         count=8,  # uncapped, the generator writes ~90 such trajectories in the job's minute
         datagen_device=datagen_device,
         eval_minutes=0.3,
@@ -55,6 +57,10 @@ def test_campaign_job_trains_while_generating_and_hands_back_few_small_files(
     assert metrics["datagen_failures"] == []  # would name each failed trajectory and why
     assert sum(metrics["trajectories"].values()) == 8
     assert metrics["datagen_device"] == datagen_device
+    # The cap reached the generator: every trajectory was solved at internal steps ≤ 2 ms.
+    steps_used = {Trajectory.load(p).attrs["internal_dt"] for p in job.data.glob("*.h5")}
+    assert steps_used and max(steps_used) <= 0.002 + 1e-12
+    assert metrics["datagen_max_dt"] == 0.002
     assert metrics["seconds"]["total"] < 60.0  # stopped itself inside its minute
 
 

@@ -31,6 +31,7 @@ from engine.solver.threads import single_threaded_blas
 if TYPE_CHECKING:
     from engine.geometry.mesh import TunnelMesh
     from engine.scenario import Scenario
+    from engine.solver.ipcs import SolverConfig
 
 FAILURES_NAME = "failures.jsonl"
 
@@ -45,7 +46,7 @@ class DatagenConfig:
     rank: int = 0
     world_size: int = 1
     retry_failed: bool = False
-    max_dt: float | None = None  # cap on the solver's internal step (default: its CFL rule)
+    solver: SolverConfig | None = None  # the solver's settings (default: its own)
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -54,9 +55,6 @@ class DatagenConfig:
             raise DataFormatError(f"--workers must be at least 1 (got {self.workers})")
         if self.steps is not None and self.steps < 1:
             raise DataFormatError(f"--steps must be at least 1 (got {self.steps})")
-        from engine.solver.ipcs import SolverConfig
-
-        SolverConfig(max_dt=self.max_dt)  # checks it
         if not 0 <= self.rank < self.world_size:
             raise DataFormatError(f"rank {self.rank} is outside a world of size {self.world_size}")
 
@@ -96,27 +94,26 @@ def write_reference_trajectory(
     path: Path,
     started: float,
     attrs: dict | None = None,
-    max_dt: float | None = None,
+    solver: SolverConfig | None = None,
 ) -> None:
     """Solve ``scenario`` on ``mesh`` with the reference solver and save it to ``path``.
 
     ``started`` (a ``time.perf_counter()`` value, taken before meshing) dates the solver's
     wall-time attribute; ``attrs`` adds provenance (seed, index, test-set membership);
-    ``max_dt`` caps the solver's internal step.
+    ``solver`` sets the solver (its internal step cap, say).
     """
     from engine.data.trajectory import Trajectory
-    from engine.solver import SolverConfig, solve
+    from engine.solver import solve
     from engine.solver.commands import solver_attrs
 
-    config = SolverConfig(max_dt=max_dt)
-    frames = list(solve(scenario, mesh, config=config))
+    frames = list(solve(scenario, mesh, config=solver))
     wall = time.perf_counter() - started
-    merged = solver_attrs(scenario, wall, mesh.num_nodes, config) | (attrs or {})
+    merged = solver_attrs(scenario, wall, mesh.num_nodes, solver) | (attrs or {})
     Trajectory.from_frames(mesh, frames, scenario.to_dict(), merged).save(path)
 
 
 def simulate_case(
-    seed: int, index: int, out_dir: Path, steps: int | None, max_dt: float | None = None
+    seed: int, index: int, out_dir: Path, steps: int | None, solver: SolverConfig | None = None
 ) -> CaseResult:
     """Mesh, solve and write one trajectory; never raises (a failure is a result)."""
     from engine.geometry import build_tunnel_mesh
@@ -132,7 +129,7 @@ def simulate_case(
         mesh = build_tunnel_mesh(scenario)
         num_nodes = mesh.num_nodes
         write_reference_trajectory(
-            scenario, mesh, out_dir / name, start, {"seed": seed, "index": index}, max_dt
+            scenario, mesh, out_dir / name, start, {"seed": seed, "index": index}, solver
         )
     except SlipstreamError as exc:
         return CaseResult(index, name, "failed", time.perf_counter() - start, num_nodes, str(exc))
@@ -206,7 +203,7 @@ def generate(config: DatagenConfig, cancel: threading.Event | None = None) -> It
             for index in todo:
                 if cancel is not None and cancel.is_set():
                     return
-                yield record(simulate_case(config.seed, index, out, config.steps, config.max_dt))
+                yield record(simulate_case(config.seed, index, out, config.steps, config.solver))
         return
 
     # fork: children inherit the imported engine; spawn would re-run ``python -m engine``.
@@ -223,7 +220,7 @@ def generate(config: DatagenConfig, cancel: threading.Event | None = None) -> It
             index = next(pending, None)
             if index is None:
                 return False
-            args = (config.seed, index, out, config.steps, config.max_dt)
+            args = (config.seed, index, out, config.steps, config.solver)
             running.add(pool.submit(simulate_case, *args))
             return True
 
@@ -281,6 +278,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from engine.solver.ipcs import SolverConfig
+
     config = DatagenConfig(
         count=args.count,
         seed=args.seed,
@@ -290,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
         rank=args.rank,
         world_size=args.world_size,
         retry_failed=args.retry_failed,
-        max_dt=args.max_dt,
+        solver=SolverConfig(max_dt=args.max_dt),
     )
     if args.device != "cpu":
         from engine.data.gpu_datagen import run_device_command

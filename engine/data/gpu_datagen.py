@@ -82,7 +82,7 @@ class GpuDatagenConfig:
     processes: bool = True  # False: mesh and write in threads of this process (small runs, tests)
     steps: int | None = None  # output steps per trajectory; None: each scenario's time.steps
     seed: int = 0  # the dataset's split seed
-    max_dt: float | None = None  # cap on the solver's internal step (default: its CFL rule)
+    solver: SolverConfig | None = None  # the solver's settings (default: its own)
     settings: BatchSettings = field(default_factory=BatchSettings)
 
 
@@ -120,11 +120,11 @@ class GpuDatagenReport:
 
 
 def prepare_job(
-    job: DatagenJob, max_dt: float | None = None
+    job: DatagenJob, solver: SolverConfig | None = None
 ) -> tuple[DatagenJob, PreparedFlow | None, str]:
     """Worker: mesh and assemble one job; a user-facing failure is returned, not raised."""
     try:
-        return job, prepare_flow(job.scenario, config=SolverConfig(max_dt=max_dt)), ""
+        return job, prepare_flow(job.scenario, config=solver), ""
     except SlipstreamError as exc:
         return job, None, str(exc)
 
@@ -287,7 +287,7 @@ def run_gpu_datagen(
                 job = next(queue, None)
                 if job is None:
                     return
-                preparing.add(meshers.submit(prepare_job, job, config.max_dt))
+                preparing.add(meshers.submit(prepare_job, job, config.solver))
 
         def collect(done: set[Future]) -> None:
             for fut in done:
@@ -476,8 +476,7 @@ def _run_batch(
             out.append((job, "cancelled"))
         else:
             wall = elapsed / len(batch)
-            solver = SolverConfig(max_dt=config.max_dt)
-            traj.attrs = solver_attrs(job.scenario, wall, flow.mesh.num_nodes, solver)
+            traj.attrs = solver_attrs(job.scenario, wall, flow.mesh.num_nodes, config.solver)
             traj.attrs |= job.attrs | {
                 "solver": SOLVER_NAME,
                 "device": str(device),
@@ -533,7 +532,7 @@ def run_datagen_on_device(
         writers=writers,
         seed=config.seed,
         processes=processes,
-        max_dt=config.max_dt,
+        solver=config.solver,
     )
     report = run_gpu_datagen(jobs, out, gpu_config, progress=progress)
     if report.failed:

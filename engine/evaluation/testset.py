@@ -15,9 +15,13 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.data.datagen import scenario_for
 from engine.scenario import Scenario, TimeSpec
+
+if TYPE_CHECKING:
+    from engine.solver.ipcs import SolverConfig
 
 SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "assets" / "scenarios"
 SHOWCASE: tuple[str, ...] = (
@@ -44,17 +48,17 @@ def testset_scenarios(
     return cases
 
 
-def _solve_one(item: tuple[str, Scenario, Path, float | None]) -> str:
+def _solve_one(item: tuple[str, Scenario, Path, SolverConfig | None]) -> str:
     """Reference-solve one case into ``out/name``; returns an error line or ''."""
     from engine.data.datagen import write_reference_trajectory
     from engine.errors import SlipstreamError
     from engine.geometry import build_tunnel_mesh
 
-    name, scenario, out, max_dt = item
+    name, scenario, out, solver = item
     start = time.perf_counter()
     try:
         mesh = build_tunnel_mesh(scenario)
-        write_reference_trajectory(scenario, mesh, out / name, start, max_dt=max_dt)
+        write_reference_trajectory(scenario, mesh, out / name, start, solver=solver)
     except SlipstreamError as exc:
         return f"{name}: {exc}"
     return ""
@@ -65,23 +69,20 @@ def build_testset(
     cases: dict[str, Scenario],
     device: str = "cpu",
     workers: int = 1,
-    max_dt: float | None = None,
+    solver: SolverConfig | None = None,
 ) -> list[str]:
     """Write every missing case into ``out``; returns the failures, one line each."""
-    from engine.solver.ipcs import SolverConfig
-
-    SolverConfig(max_dt=max_dt)  # a bad cap is one error, not one per case
     out.mkdir(parents=True, exist_ok=True)
     todo = {name: s for name, s in cases.items() if not (out / name).exists()}
     if device != "cpu":
         from engine.data.gpu_datagen import DatagenJob, GpuDatagenConfig, run_gpu_datagen
 
         jobs = [DatagenJob(name, s, {"testset": True}) for name, s in todo.items()]
-        report = run_gpu_datagen(jobs, out, GpuDatagenConfig(device=device, max_dt=max_dt))
+        report = run_gpu_datagen(jobs, out, GpuDatagenConfig(device=device, solver=solver))
         return [f"{name}: {error}" for name, error in report.failed.items()]
     from engine.solver.threads import solver_map
 
-    items = [(name, s, out, max_dt) for name, s in todo.items()]
+    items = [(name, s, out, solver) for name, s in todo.items()]
     errors = solver_map(_solve_one, items, workers)
     return [e for e in errors if e]
 
@@ -112,10 +113,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.solver.ipcs import SolverConfig
+
+    solver = SolverConfig(max_dt=args.max_dt)  # a bad cap is one error, before any case
     envelope = 0 if args.cases == "showcase" else args.envelope
     cases = testset_scenarios(envelope, args.seed, args.steps, showcase=args.cases != "envelope")
     start = time.perf_counter()
-    failures = build_testset(args.output, cases, args.device, args.workers, args.max_dt)
+    failures = build_testset(args.output, cases, args.device, args.workers, solver)
     for line in failures:
         print(f"failed: {line}")
     print(

@@ -100,13 +100,14 @@ def test_a_capped_internal_step_gives_the_cpu_solvers_trajectory_at_that_step(tm
     from engine.solver import SolverConfig
 
     scenario = _scenario(0.2)
-    config = GpuDatagenConfig(device="cpu", workers=1, writers=1, processes=False, max_dt=0.0025)
+    solver = SolverConfig(max_dt=0.0025)
+    config = GpuDatagenConfig(device="cpu", workers=1, writers=1, processes=False, solver=solver)
     report = run_gpu_datagen(jobs_for([scenario]), tmp_path, config)
     assert report.written == ["traj-00000.h5"]
     written = Trajectory.load(tmp_path / "traj-00000.h5")
     assert written.attrs["internal_dt"] == pytest.approx(0.0025)
     mesh = build_tunnel_mesh(scenario)
-    reference = list(solve(scenario, mesh, config=SolverConfig(max_dt=0.0025)))
+    reference = list(solve(scenario, mesh, config=solver))
     ref_velocity = np.stack([np.stack([f.u, f.v], axis=-1) for f in reference])
     np.testing.assert_allclose(written.velocity, ref_velocity, atol=1e-5)
 

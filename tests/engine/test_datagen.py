@@ -71,7 +71,8 @@ def test_config_rejects_bad_values(tmp_path):
     with pytest.raises(DataFormatError, match="count"):
         DatagenConfig(count=0, seed=0, out_dir=tmp_path)
     with pytest.raises(ConfigError, match="--max-dt"):
-        DatagenConfig(count=1, seed=0, out_dir=tmp_path, max_dt=-0.001)
+        run_command("datagen", "--count", "1", "-o", str(tmp_path), "--max-dt", "-0.001")
+    assert not list(tmp_path.glob("*.h5"))
 
 
 def test_datagen_writes_trajectories_and_manifest_and_restarts(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from engine.data.trajectory import Trajectory
 from engine.errors import ConfigError
 from engine.evaluation import testset
 from engine.evaluation.testset import SHOWCASE, TESTSET_SEED, build_testset
+from engine.solver import SolverConfig
 
 
 def test_cases_are_the_presets_then_unseen_envelope_draws() -> None:
@@ -40,10 +42,13 @@ def test_build_solves_missing_cases_and_keeps_existing_ones(tmp_path: Path) -> N
 def test_build_can_cap_the_solvers_internal_step(tmp_path: Path) -> None:
     cases = testset.testset_scenarios(envelope=0, steps=1)
     cases = {"dfg-2d-2.h5": cases["dfg-2d-2.h5"]}
+    parser = argparse.ArgumentParser()
+    testset.register(parser.add_subparsers())
+    args = parser.parse_args(["testset", "-o", str(tmp_path), "--steps", "1", "--max-dt", "0"])
     with pytest.raises(ConfigError, match="--max-dt"):
-        build_testset(tmp_path, cases, max_dt=0.0)
+        args.run(args)
     assert not list(tmp_path.glob("*.h5"))
-    assert build_testset(tmp_path, cases, max_dt=0.00125) == []
+    assert build_testset(tmp_path, cases, solver=SolverConfig(max_dt=0.00125)) == []
     assert Trajectory.load(tmp_path / "dfg-2d-2.h5").attrs["internal_dt"] == pytest.approx(0.00125)
     # bench floor halves the step the set was made with, not the default one.
     (case,) = solver_floor(tmp_path, steps=1)["cases"]

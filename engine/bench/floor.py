@@ -37,8 +37,10 @@ def refined_case(item: tuple[Path, float, int]) -> dict[str, Any]:
     steps = min(steps, reference.num_steps - 1)
     # The step the reference was made with: recorded by every solver run, else the default rule.
     recorded = reference.attrs.get("internal_dt")
-    default = scenario.time.dt / substeps_per_frame(scenario, SolverConfig())
-    internal_dt = float(recorded) if recorded else default
+    if recorded:
+        internal_dt = float(recorded)
+    else:
+        internal_dt = scenario.time.dt / substeps_per_frame(scenario, SolverConfig())
     config = SolverConfig(max_dt=internal_dt / factor)
     case: dict[str, Any] = {
         "case": path.stem,
@@ -97,15 +99,12 @@ def register(bench: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.evaluation.evaluate import markdown_table, startup_line
+    from engine.evaluation.evaluate import results_text
 
     start = time.perf_counter()
     results = solver_floor(args.testset, args.factor, args.steps, args.workers)
     print(f"{results['model']} ({time.perf_counter() - start:.0f} s)")
-    print(markdown_table(results["cases"], results["mean"]))
-    line = startup_line(results["mean"])
-    if line:
-        print(line)
+    print(results_text(results))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -130,7 +130,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from engine.errors import ConfigError
-    from engine.evaluation.evaluate import markdown_table, startup_line
+    from engine.evaluation.evaluate import results_text
 
     if args.card_key is not None and not args.update_card:
         raise ConfigError("--card-key needs --update-card")
@@ -144,9 +144,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         results = _saved_results(args.from_json, args.model)
     else:
         results = _roll_out(args)
-    print(markdown_table(results["cases"], results["mean"]))
-    if (line := startup_line(results["mean"])) is not None:
-        print(line)
+    print(results_text(results))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if args.update_card:

@@ -186,6 +186,14 @@ def startup_line(mean: dict[str, Any]) -> str | None:
     )
 
 
+def results_text(results: dict[str, Any]) -> str:
+    """What ``evaluate`` and ``bench floor`` print: the table, then the start-up line if any."""
+    lines = [markdown_table(results["cases"], results["mean"])]
+    if (line := startup_line(results["mean"])) is not None:
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def markdown_table(cases: list[dict[str, Any]], mean: dict[str, Any]) -> str:
     """The issue-7 table: errors in % of Ū (velocity), ρŪ² (pressure) or of the solver's value."""
     head_row = (
